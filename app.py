@@ -1,0 +1,51 @@
+"""Store Platform portal: `streamlit run app.py`.
+
+Signs the user in, shows the cluster banner, and routes to the pages their role allows.
+The pages read the database only; the reconciler (a thread here in local mode, its own
+Deployment in the chart) does the Kubernetes work.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from portal.auth import sign_in, sign_out
+from portal.context import current_actor, get_platform
+from portal.feedback import unexpected_error_message
+from portal.layout import cluster_banner
+
+st.set_page_config(page_title="Store Platform", page_icon="🛒", layout="wide")
+
+
+def main() -> None:
+    try:
+        platform = get_platform()
+    except Exception as error:
+        st.error(unexpected_error_message(error))
+        st.stop()
+    sign_in(platform)
+    actor = current_actor()
+    if actor is None:
+        st.navigation([st.Page(lambda: None, title="Sign in", url_path="login")], position="hidden")
+        return
+    pages = [
+        st.Page("pages/my_stores.py", title="My stores", icon="🏪", url_path="stores", default=True),
+        st.Page("pages/new_store.py", title="New store", icon="➕", url_path="new"),
+        st.Page("pages/store.py", title="Store", icon="🔎", url_path="store"),
+    ]
+    if actor.is_admin:
+        pages.append(st.Page("pages/admin.py", title="Admin", icon="🛡️", url_path="admin"))
+    page = st.navigation(pages)
+    with st.sidebar:
+        st.write(f"Signed in as **{actor.username}**" + (" (admin)" if actor.is_admin else ""))
+        if st.button("Sign out", key="sign_out"):
+            sign_out(platform)
+            st.rerun()
+    cluster_banner(platform)
+    try:
+        page.run()
+    except Exception as error:  # rerun/stop are BaseException and pass through
+        st.error(unexpected_error_message(error))
+
+
+main()

@@ -1,0 +1,86 @@
+"""One store: progress as steps, links, credentials, retry and delete."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from portal.context import get_platform, require_actor
+from portal.display import elapsed, relative_time, status_badge, step_icon
+from portal.feedback import user_errors
+from provisioning.errors import StorePlatformError
+from provisioning.models import IN_FLIGHT, StoreStatus
+
+actor = require_actor()
+platform = get_platform()
+
+for toast in st.session_state.pop("toasts", []):
+    st.toast(toast)
+
+store_id = st.query_params.get("id", "")
+if not store_id:
+    st.title("Store")
+    st.info("Choose a store on **My stores** to see its details here.")
+    st.page_link("pages/my_stores.py", label="My stores", icon="🏪")
+    st.stop()
+
+try:
+    store = platform.stores.get_store(actor, store_id)
+except StorePlatformError as error:
+    st.title("Store")
+    st.error(str(error))
+    st.page_link("pages/my_stores.py", label="Back to my stores", icon="🏪")
+    st.stop()
+
+st.title(f"Store {store.name}")
+
+
+@st.fragment(run_every=3 if store.status in IN_FLIGHT else None)
+def progress() -> None:
+    with user_errors():
+        current = platform.stores.get_store(actor, store_id)
+        st.markdown(f"{status_badge(current)} &nbsp; {current.message}")
+        time = elapsed(current)
+        if time:
+            st.caption(f"{'Ready after' if current.status == StoreStatus.READY else 'Elapsed'}: {time}")
+        for condition in current.conditions or []:
+            st.markdown(
+                f"{step_icon(condition, current)} **{condition.get('title', condition['type'])}** — "
+                f"{condition.get('message', '')}"
+            )
+        if current.status != store.status and (current.status not in IN_FLIGHT or store.status not in IN_FLIGHT):
+            st.rerun()
+
+
+progress()
+
+st.subheader("Links")
+if store.status == StoreStatus.READY:
+    st.markdown(f"- Storefront: [{store.url}]({store.url})\n- Admin: [{store.url}/wp-admin/]({store.url}/wp-admin/)")
+else:
+    st.caption(f"Will be served at {store.url} once ready.")
+st.markdown(f"Namespace `{store.namespace}` · created {relative_time(store.created_at)} · type {store.engine}")
+
+if store.status not in (StoreStatus.DELETING, StoreStatus.DELETED):
+    st.subheader("Admin sign-in")
+    st.markdown(f"User: `{store.admin_user}`")
+    if st.button("Reveal admin password", key="reveal"):
+        with user_errors():
+            st.code(platform.stores.reveal_admin_password(actor, store.id), language=None)
+            st.caption("Copy it with the button on the right. It is shown only on request.")
+
+st.subheader("Actions")
+col_retry, col_delete = st.columns(2)
+if store.status == StoreStatus.FAILED and col_retry.button("Retry", key="retry", type="primary"):
+    with user_errors():
+        platform.stores.retry_store(actor, store.id)
+        st.session_state.setdefault("toasts", []).append(f"Retrying {store.name}")
+        st.rerun()
+if store.status not in (StoreStatus.DELETING, StoreStatus.DELETED):
+    with col_delete.expander("Delete this store"):
+        st.warning(f"This deletes **{store.name}** and all its data. It cannot be undone.")
+        typed = st.text_input(f"Type {store.name} to confirm", key="confirm_delete")
+        if st.button("Delete store", key="delete", type="primary", disabled=typed != store.name):
+            with user_errors():
+                platform.stores.delete_store(actor, store.id)
+                st.session_state.setdefault("toasts", []).append(f"Deleting {store.name}")
+                st.rerun()

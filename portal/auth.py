@@ -1,0 +1,81 @@
+"""Sign-in with streamlit-authenticator, on top of the users table.
+
+The widget checks the bcrypt hashes we hand it; lockout and disabled accounts are
+enforced here from the database, because the widget's own attempt counter lives in one
+session's memory and is lost on reload.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+import streamlit_authenticator as stauth
+
+from portal.context import current_actor
+from provisioning.errors import AuthenticationError
+from provisioning.platform import Platform
+
+log = logging.getLogger(__name__)
+COOKIE_NAME = "store_platform_auth"
+AUTH_KEYS = ("actor", "name", "username", "authentication_status", "email", "roles", "logout")
+
+
+def _authenticator(platform: Platform) -> stauth.Authenticate:
+    return stauth.Authenticate(
+        platform.users.login_credentials(),
+        cookie_name=COOKIE_NAME,
+        cookie_key=platform.cookie_key(),
+        cookie_expiry_days=1,
+        auto_hash=False,
+        login_sleep_time=0,
+    )
+
+
+def sign_in(platform: Platform) -> None:
+    """Resolve the session's actor; render the login form when there is none."""
+    actor = current_actor()
+    if actor is not None:
+        try:  # re-checked on every run: a disabled account is signed out at once
+            st.session_state["actor"] = platform.users.get_actor(actor.username)
+        except AuthenticationError as error:
+            sign_out(platform)
+            st.error(str(error))
+        return
+    authenticator = _authenticator(platform)
+    credentials = authenticator.authentication_controller.authentication_model.credentials
+    st.title("Store Platform")
+    st.caption("Order a WooCommerce store and get it running in its own Kubernetes namespace.")
+    authenticator.login(
+        location="main",
+        key="login",
+        fields={"Form name": "Sign in", "Username": "Username", "Password": "Password", "Login": "Sign in"},
+    )
+    status = st.session_state.get("authentication_status")
+    if status:
+        username = st.session_state.get("username") or ""
+        try:
+            platform.users.check_lockout(username)
+            st.session_state["actor"] = platform.users.get_actor(username)
+            st.rerun()
+        except AuthenticationError as error:
+            authenticator.authentication_controller.logout()
+            authenticator.cookie_controller.delete_cookie()
+            st.session_state["actor"] = None
+            st.error(str(error))
+    elif status is False:
+        failed = [u for u, d in credentials["usernames"].items() if d.get("failed_login_attempts")]
+        message = "Username or password is incorrect."
+        for username in failed:
+            message = platform.users.record_failed_login(username)
+        st.error(message)
+
+
+def sign_out(platform: Platform) -> None:
+    try:
+        authenticator = _authenticator(platform)
+        authenticator.cookie_controller.delete_cookie()
+    except Exception:  # the cookie component may be unavailable; the session is cleared anyway
+        log.debug("cookie deletion failed", exc_info=True)
+    for key in AUTH_KEYS:
+        st.session_state[key] = None

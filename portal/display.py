@@ -1,0 +1,85 @@
+"""Pure presentation helpers (no Streamlit calls), so they are easy to unit test."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from provisioning.models import IN_FLIGHT, Store, StoreStatus, utcnow
+
+STATUS_LABEL = {
+    StoreStatus.REQUESTED: ("Queued", "gray", "⏳"),
+    StoreStatus.PROVISIONING: ("Provisioning", "blue", "⚙️"),
+    StoreStatus.READY: ("Ready", "green", "✅"),
+    StoreStatus.FAILED: ("Failed", "red", "❌"),
+    StoreStatus.DELETING: ("Deleting", "orange", "🗑️"),
+    StoreStatus.DELETED: ("Deleted", "gray", "—"),
+}
+
+
+def status_text(store: Store) -> str:
+    label, _, icon = STATUS_LABEL.get(StoreStatus(store.status), (store.status, "gray", ""))
+    if store.status in (StoreStatus.PROVISIONING, StoreStatus.DELETING) and store.health == "erroring":
+        return f"⚠️ {label} (having trouble)"
+    return f"{icon} {label}"
+
+
+def status_badge(store: Store) -> str:
+    """Streamlit markdown badge, e.g. ':green-badge[Ready]'."""
+    label, color, _ = STATUS_LABEL.get(StoreStatus(store.status), (store.status, "gray", ""))
+    if store.health == "erroring" and store.status in IN_FLIGHT:
+        return f":orange-badge[{label}: having trouble]"
+    return f":{color}-badge[{label}]"
+
+
+def relative_time(moment: datetime | None, *, now: datetime | None = None) -> str:
+    if moment is None:
+        return ""
+    seconds = int(((now or utcnow()) - moment).total_seconds())
+    if seconds < 0:
+        return "just now"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now" if seconds < 10 else f"{seconds} seconds ago"
+
+
+def duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {rest:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def elapsed(store: Store, *, now: datetime | None = None) -> str:
+    """Time spent in the current phase: provisioning, deleting, or total to ready."""
+    now = now or utcnow()
+    if store.status == StoreStatus.READY and store.ready_at:
+        start = store.provisioning_started_at or store.created_at
+        return duration((store.ready_at - start).total_seconds())
+    if store.status == StoreStatus.DELETING and store.deleting_started_at:
+        return duration((now - store.deleting_started_at).total_seconds())
+    if store.status == StoreStatus.PROVISIONING and store.provisioning_started_at:
+        return duration((now - store.provisioning_started_at).total_seconds())
+    if store.status == StoreStatus.REQUESTED:
+        return duration((now - store.created_at).total_seconds())
+    return ""
+
+
+def step_icon(condition: dict[str, Any], store: Store) -> str:
+    if condition.get("status") == "True":
+        return "✅"
+    if store.status == StoreStatus.FAILED:
+        return "❌"
+    if store.health == "erroring":
+        return "⚠️"
+    return "⏳" if condition.get("reason") in ("Pending", "NotCreated") else "🔄"
+
+
+def any_in_flight(stores: list[Store]) -> bool:
+    return any(s.status in IN_FLIGHT for s in stores)

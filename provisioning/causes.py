@@ -1,0 +1,65 @@
+"""Turn a namespace's Warning events into the one sentence a store owner needs.
+
+Kubernetes reports trouble as events on many objects; a person wants the most useful
+cause, in words, first. The ranking puts causes that will not fix themselves (quota,
+scheduling, images) before transient noise (probe failures while starting).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class EventLike(Protocol):
+    reason: str
+    message: str
+    object: str
+
+
+# (reason, substring of message or "", rank: lower is more useful, explanation prefix)
+_RULES: list[tuple[str, str, int, str]] = [
+    ("FailedCreate", "exceeded quota", 0, "The store's resource quota is too small"),
+    ("FailedCreate", "forbidden", 1, "Kubernetes refused to create a pod"),
+    ("FailedScheduling", "", 2, "No node has room to run the store"),
+    ("ErrImagePull", "", 3, "A container image cannot be pulled"),
+    ("ImagePullBackOff", "", 3, "A container image cannot be pulled"),
+    ("InspectFailed", "", 3, "A container image is invalid"),
+    ("ProvisioningFailed", "", 4, "Storage could not be provisioned"),
+    ("FailedMount", "", 4, "A volume could not be mounted"),
+    ("FailedAttachVolume", "", 4, "A volume could not be attached"),
+    ("BackoffLimitExceeded", "", 5, "The store setup job failed repeatedly"),
+    ("DeadlineExceeded", "", 5, "The store setup job ran out of time"),
+    ("BackOff", "", 6, "A container keeps crashing"),
+    ("FailedCreate", "", 7, "A pod could not be created"),
+    ("Unhealthy", "", 9, "A health check is failing"),
+]
+
+
+def _classify(reason: str, message: str) -> tuple[int, str] | None:
+    lowered = message.lower()
+    for rule_reason, needle, rank, prefix in _RULES:
+        if reason == rule_reason and needle in lowered:
+            return rank, prefix
+    return None
+
+
+def explain(events: Sequence[EventLike], *, include_unknown: bool = True) -> str | None:
+    """The most useful cause among `events`, as 'Explanation: object: message', or None."""
+    best: tuple[int, str] | None = None
+    for event in events:
+        classified = _classify(event.reason, event.message)
+        if classified is None:
+            if not include_unknown:
+                continue
+            classified = (8, f"Warning {event.reason}")
+        rank, prefix = classified
+        text = f"{prefix}: {event.object}: {event.message.strip()}"
+        if best is None or rank < best[0]:
+            best = (rank, text[:900])
+    return best[1] if best else None
+
+
+def is_persistent(events: Sequence[EventLike]) -> bool:
+    """True when some warning is of a kind that normally needs a person (not just slowness)."""
+    return any((c := _classify(e.reason, e.message)) is not None and c[0] <= 6 for e in events)

@@ -1,0 +1,368 @@
+"""The only module that talks to the Kubernetes API.
+
+Server-side apply with one field manager makes every apply idempotent and lets the API
+server merge ownership; requests go through the official client's ApiClient (auth, TLS,
+kubeconfig handling) with a small path table instead of one generated method per kind,
+so applying any manifest is one code path. Errors are translated at this edge into
+ClusterUnavailableError (retry later) or ClusterRejectedError (retrying will not help).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import urllib3
+from kubernetes import client, config
+
+from provisioning.engines.base import LABEL_MANAGED_BY, MANAGED_BY, Check, Manifest
+from provisioning.errors import ClusterRejectedError, ClusterUnavailableError
+from provisioning.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FIELD_MANAGER = "store-platform"
+REQUEST_TIMEOUT = (5, 30)
+
+# (apiVersion, kind) -> (plural, namespaced)
+RESOURCES: dict[tuple[str, str], tuple[str, bool]] = {
+    ("v1", "Namespace"): ("namespaces", False),
+    ("v1", "Node"): ("nodes", False),
+    ("v1", "ResourceQuota"): ("resourcequotas", True),
+    ("v1", "LimitRange"): ("limitranges", True),
+    ("v1", "Secret"): ("secrets", True),
+    ("v1", "Service"): ("services", True),
+    ("v1", "ServiceAccount"): ("serviceaccounts", True),
+    ("v1", "PersistentVolumeClaim"): ("persistentvolumeclaims", True),
+    ("v1", "Pod"): ("pods", True),
+    ("v1", "Event"): ("events", True),
+    ("apps/v1", "StatefulSet"): ("statefulsets", True),
+    ("apps/v1", "Deployment"): ("deployments", True),
+    ("batch/v1", "Job"): ("jobs", True),
+    ("networking.k8s.io/v1", "NetworkPolicy"): ("networkpolicies", True),
+    ("networking.k8s.io/v1", "Ingress"): ("ingresses", True),
+}
+API_VERSION_OF_KIND = {kind: api_version for api_version, kind in RESOURCES}
+
+
+def resource_path(api_version: str, kind: str, *, namespace: str | None = None, name: str | None = None) -> str:
+    """URL path of a collection (no name) or an object; pure, for tests and callers alike."""
+    try:
+        plural, namespaced = RESOURCES[(api_version, kind)]
+    except KeyError:
+        raise ValueError(f"unsupported kind {api_version}/{kind}") from None
+    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    if namespaced and namespace:
+        base += f"/namespaces/{quote(namespace)}"
+    base += f"/{plural}"
+    return base + (f"/{quote(name)}" if name else "")
+
+
+def manifest_path(manifest: Manifest) -> str:
+    meta = manifest["metadata"]
+    return resource_path(manifest["apiVersion"], manifest["kind"], namespace=meta.get("namespace"), name=meta["name"])
+
+
+@dataclass
+class ClusterInfo:
+    reachable: bool
+    context: str
+    server: str = ""
+    version: str = ""
+    simulated: bool = False
+    error: str = ""
+
+
+@dataclass
+class Observation:
+    """One condition as read from the cluster."""
+
+    ready: bool
+    reason: str
+    message: str
+
+
+@dataclass
+class WarningEvent:
+    reason: str
+    message: str
+    object: str
+    count: int = 1
+    last_seen: str = ""
+
+
+@dataclass
+class RequestCounter:
+    """Counts API requests by verb, for benchmarks and steady-state checks."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, verb: str) -> None:
+        with self.lock:
+            self.counts[verb] = self.counts.get(verb, 0) + 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+class KubeCluster:
+    """A connection to one cluster. Thread-safe: the reconciler's workers share it."""
+
+    def __init__(self, api_client: client.ApiClient, *, context: str = "") -> None:
+        self.api = api_client
+        self.context = context
+        self.requests = RequestCounter()
+
+    # -- connection -----------------------------------------------------------------------
+
+    @classmethod
+    def connect(cls, settings: Settings) -> KubeCluster:
+        """In-cluster config when running in a pod, else the kubeconfig (KUBE_CONTEXT)."""
+        context = settings.kube_context
+        try:
+            if os.environ.get("KUBERNETES_SERVICE_HOST") and not context:
+                configuration = client.Configuration()
+                config.load_incluster_config(client_configuration=configuration)
+                return cls(client.ApiClient(configuration), context="in-cluster")
+            if not context:
+                _, active = config.list_kube_config_contexts()
+                context = active["name"]
+            return cls(config.new_client_from_config(context=context), context=context)
+        except Exception as error:  # kubeconfig missing, malformed, unknown context...
+            where = f"context {context!r}" if context else "the current kubeconfig context"
+            raise ClusterUnavailableError(f"Cannot load {where}: {error}") from error
+
+    @property
+    def server(self) -> str:
+        return str(self.api.configuration.host)
+
+    def probe(self) -> ClusterInfo:
+        """Reachability, version and whether the nodes are kwok's simulated ones."""
+        try:
+            version = self._request("GET", "/version").get("gitVersion", "")
+        except ClusterUnavailableError as error:
+            return ClusterInfo(False, self.context, self.server, error=str(error))
+        except ClusterRejectedError as error:
+            return ClusterInfo(False, self.context, self.server, error=str(error))
+        simulated = False
+        try:
+            nodes = self._request("GET", "/api/v1/nodes", query={"limit": "50"}).get("items", [])
+            simulated = bool(nodes) and all(
+                "kwok.x-k8s.io/node" in (n["metadata"].get("annotations") or {}) for n in nodes
+            )
+        except (ClusterRejectedError, ClusterUnavailableError):
+            pass
+        return ClusterInfo(True, self.context, self.server, version=version, simulated=simulated)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def apply(self, manifest: Manifest) -> dict[str, Any]:
+        """Server-side apply (create or update), forcing our field manager's ownership."""
+        return self._request(
+            "PATCH",
+            manifest_path(manifest),
+            query={"fieldManager": FIELD_MANAGER, "force": "true"},
+            body=manifest,
+            content_type="application/apply-patch+yaml",
+        )
+
+    def create_if_absent(self, manifest: Manifest) -> bool:
+        """Create; an existing object is left untouched. Returns True if created.
+
+        Used for the credentials Secret: re-applying it would rotate passwords.
+        """
+        meta = manifest["metadata"]
+        path = resource_path(manifest["apiVersion"], manifest["kind"], namespace=meta.get("namespace"))
+        try:
+            self._request("POST", path, query={"fieldManager": FIELD_MANAGER}, body=manifest)
+            return True
+        except ClusterRejectedError as error:
+            if getattr(error, "status", None) == 409:
+                return False
+            raise
+
+    def delete(self, api_version: str, kind: str, name: str, *, namespace: str | None = None) -> bool:
+        """Delete with background propagation; False if it was already gone."""
+        try:
+            self._request(
+                "DELETE",
+                resource_path(api_version, kind, namespace=namespace, name=name),
+                body={"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"},
+            )
+            return True
+        except ClusterRejectedError as error:
+            if getattr(error, "status", None) == 404:
+                return False
+            raise
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get(self, api_version: str, kind: str, name: str, *, namespace: str | None = None) -> dict[str, Any] | None:
+        try:
+            return self._request("GET", resource_path(api_version, kind, namespace=namespace, name=name))
+        except ClusterRejectedError as error:
+            if getattr(error, "status", None) == 404:
+                return None
+            raise
+
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str = "",
+        field_selector: str = "",
+    ) -> list[dict[str, Any]]:
+        query = {}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
+        return self._request("GET", resource_path(api_version, kind, namespace=namespace), query=query).get("items", [])
+
+    def read_secret_value(self, namespace: str, name: str, key: str) -> str:
+        import base64
+
+        secret = self.get("v1", "Secret", name, namespace=namespace)
+        if secret is None or key not in (secret.get("data") or {}):
+            raise ClusterRejectedError("The store's credentials are not there yet; try again when it is ready.")
+        return base64.b64decode(secret["data"][key]).decode()
+
+    def managed_namespaces(self) -> dict[str, str]:
+        """Every namespace this platform created: name -> phase. One LIST, whatever the count."""
+        items = self.list("v1", "Namespace", label_selector=f"{LABEL_MANAGED_BY}={MANAGED_BY}")
+        return {ns["metadata"]["name"]: ns.get("status", {}).get("phase", "") for ns in items}
+
+    def observe(self, namespace: str, check: Check) -> Observation:
+        """Read one object and decide whether its readiness rule holds."""
+        if check.kind == "Namespace":
+            ns = self.get("v1", "Namespace", namespace)
+            if ns is None:
+                return Observation(False, "NotCreated", "The namespace does not exist yet.")
+            if ns.get("status", {}).get("phase") != "Active":
+                return Observation(False, "Terminating", "The namespace is being deleted.")
+            if self.get("v1", "ServiceAccount", "default", namespace=namespace) is None:
+                return Observation(False, "ServiceAccountPending", "Waiting for the default service account.")
+            return Observation(True, "Active", "Namespace, quota, limits and network policies are in place.")
+        obj = self.get(API_VERSION_OF_KIND[check.kind], check.kind, check.name, namespace=namespace)
+        if obj is None:
+            return Observation(False, "NotCreated", f"{check.title}: not created yet.")
+        return evaluate(check, obj)
+
+    def warning_events(self, namespace: str) -> list[WarningEvent]:
+        items = self.list("v1", "Event", namespace=namespace, field_selector="type=Warning")
+        return [_event(item) for item in items]
+
+    def events(self, namespace: str) -> list[dict[str, Any]]:
+        return self.list("v1", "Event", namespace=namespace)
+
+    # -- transport ------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        self.requests.add(method)
+        if query:
+            path = f"{path}?{urlencode(query)}"
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        try:
+            _, url, headers, body, _ = self.api.param_serialize(
+                method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
+            )
+            response = self.api.call_api(
+                method, url, header_params=headers, body=body, _request_timeout=REQUEST_TIMEOUT
+            )
+            data = response.read()
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise ClusterUnavailableError(
+                f"The Kubernetes API at {self.server} is unreachable ({_short(error)})."
+            ) from None
+        status = response.status
+        payload: dict[str, Any] = json.loads(data) if data else {}
+        if 200 <= status < 300:
+            return payload
+        message = payload.get("message") or (data.decode(errors="replace")[:300] if data else "")
+        if status >= 500 or status == 429:
+            raise ClusterUnavailableError(f"The Kubernetes API answered {status}: {message}")
+        error = ClusterRejectedError(f"The Kubernetes API refused the request ({status}): {message}")
+        error.status = status  # type: ignore[attr-defined]
+        error.reason = payload.get("reason", "")  # type: ignore[attr-defined]
+        raise error
+
+
+def _short(error: BaseException) -> str:
+    text = str(error)
+    return text if len(text) < 160 else text[:157] + "..."
+
+
+def _event(item: dict[str, Any]) -> WarningEvent:
+    involved = item.get("involvedObject", {})
+    last = item.get("lastTimestamp") or item.get("eventTime") or item.get("metadata", {}).get("creationTimestamp") or ""
+    return WarningEvent(
+        reason=item.get("reason", ""),
+        message=item.get("message", ""),
+        object=f"{involved.get('kind', '')}/{involved.get('name', '')}",
+        count=item.get("count") or 1,
+        last_seen=str(last),
+    )
+
+
+def evaluate(check: Check, obj: dict[str, Any]) -> Observation:
+    """Readiness rules per kind, on the object as the API returned it (pure)."""
+    status = obj.get("status") or {}
+    spec = obj.get("spec") or {}
+    if check.kind == "StatefulSet":
+        want = spec.get("replicas", 1)
+        ready = status.get("readyReplicas", 0) or 0
+        if ready >= want:
+            return Observation(True, "Ready", f"{check.title}: {ready}/{want} ready.")
+        return Observation(False, "Starting", f"{check.title}: {ready}/{want} ready.")
+    if check.kind == "Deployment":
+        want = spec.get("replicas", 1)
+        available = status.get("availableReplicas", 0) or 0
+        if available >= want:
+            return Observation(True, "Available", f"{check.title}: {available}/{want} available.")
+        for cond in status.get("conditions") or []:
+            if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
+                return Observation(False, cond.get("reason", "ReplicaFailure"), cond.get("message", ""))
+        return Observation(False, "Starting", f"{check.title}: {available}/{want} available.")
+    if check.kind == "Job":
+        if (status.get("succeeded") or 0) >= 1:
+            return Observation(True, "Completed", f"{check.title}: completed.")
+        for cond in status.get("conditions") or []:
+            if cond.get("type") == "Failed" and cond.get("status") == "True":
+                return Observation(
+                    False, "JobFailed", f"{check.title} failed: {cond.get('message', cond.get('reason', ''))}"
+                )
+        failed = status.get("failed") or 0
+        note = f" ({failed} failed attempt{'s' if failed != 1 else ''} so far)" if failed else ""
+        return Observation(False, "Running", f"{check.title}: running{note}.")
+    if check.kind == "Ingress":
+        lb = (status.get("loadBalancer") or {}).get("ingress") or []
+        address = ", ".join(i.get("ip") or i.get("hostname") or "" for i in lb)
+        hosts = ", ".join(r.get("host", "") for r in spec.get("rules") or [])
+        where = f" at {address}" if address else " (no address reported by the ingress controller yet)"
+        return Observation(True, "Created", f"Routes {hosts}{where}.")
+    return Observation(True, "Exists", f"{check.title} exists.")
+
+
+def parse_time(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return None

@@ -1,0 +1,158 @@
+"""Database tables.
+
+The store row holds everything a page shows (status, message, conditions as JSON), so
+listing stores is one query. `active_name` is the store name while the store is live and
+NULL once deleted: a plain unique constraint on it gives "unique among live stores" on
+SQLite and PostgreSQL alike, enforced by the database under concurrent creates.
+No column holds a secret: store credentials live only in the store's Kubernetes Secret.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class StoreStatus(StrEnum):
+    REQUESTED = "requested"
+    PROVISIONING = "provisioning"
+    READY = "ready"
+    FAILED = "failed"
+    DELETING = "deleting"
+    DELETED = "deleted"
+
+
+IN_FLIGHT = (StoreStatus.REQUESTED, StoreStatus.PROVISIONING, StoreStatus.DELETING)
+LIVE = (
+    StoreStatus.REQUESTED,
+    StoreStatus.PROVISIONING,
+    StoreStatus.READY,
+    StoreStatus.FAILED,
+    StoreStatus.DELETING,
+)
+
+
+class Role(StrEnum):
+    USER = "user"
+    ADMIN = "admin"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the offset otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+def _ts(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), **kwargs), default=None)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True, unique=True, max_length=32)
+    display_name: str = Field(default="", max_length=100)
+    email: str = Field(default="", max_length=254)
+    password_hash: str = Field(max_length=100)
+    role: str = Field(default=Role.USER, max_length=16)
+    disabled: bool = Field(default=False)
+    failed_logins: int = Field(default=0)
+    locked_until: datetime | None = _ts()
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+
+class Store(SQLModel, table=True):
+    __tablename__ = "stores"
+    __table_args__ = (Index("ix_stores_status", "status"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(index=True, max_length=30)
+    active_name: str | None = Field(default=None, unique=True, max_length=30)
+    engine: str = Field(default="woocommerce", max_length=32)
+    owner_id: int = Field(foreign_key="users.id", index=True)
+    namespace: str = Field(max_length=63)
+    status: str = Field(default=StoreStatus.REQUESTED, max_length=16)
+    message: str = Field(default="Waiting for the provisioner to pick it up.", max_length=2000)
+    # "working" while progressing normally, "erroring" while a warning is being seen.
+    health: str = Field(default="working", max_length=16)
+    conditions: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    url: str = Field(default="", max_length=300)
+    admin_user: str = Field(default="", max_length=60)
+    attempts: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    provisioning_started_at: datetime | None = _ts()
+    # Set once this attempt's manifests were applied; later passes only read status.
+    applied_at: datetime | None = _ts()
+    ready_at: datetime | None = _ts()
+    deleting_started_at: datetime | None = _ts()
+    deleted_at: datetime | None = _ts()
+    # When the reconciler may look at this store again (backoff after transient errors).
+    next_attempt_at: datetime | None = _ts()
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    actor: str = Field(max_length=64, index=True)
+    action: str = Field(max_length=64, index=True)
+    store_id: str | None = Field(default=None, max_length=32, index=True)
+    store_name: str = Field(default="", max_length=30)
+    detail: str = Field(default="", max_length=2000)
+
+
+class ClusterStatus(SQLModel, table=True):
+    """One row the reconciler writes about the cluster, so pages never call Kubernetes."""
+
+    __tablename__ = "cluster_status"
+
+    id: int = Field(default=1, primary_key=True)
+    reachable: bool = Field(default=False)
+    context: str = Field(default="", max_length=200)
+    server: str = Field(default="", max_length=300)
+    version: str = Field(default="", max_length=64)
+    simulated: bool = Field(default=False)
+    error: str = Field(default="", max_length=1000)
+    checked_at: datetime | None = _ts()
+
+
+class WorkerLease(SQLModel, table=True):
+    """Leader lease held in the database so that exactly one reconciler works at a time."""
+
+    __tablename__ = "worker_lease"
+
+    name: str = Field(default="reconciler", primary_key=True, max_length=32)
+    holder: str = Field(default="", max_length=128)
+    expires_at: datetime | None = _ts()

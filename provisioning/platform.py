@@ -1,0 +1,104 @@
+"""Wiring: settings -> database -> services (-> reconciler). Used by the portal and worker.
+
+Kept out of app.py so the worker, the tests and the benchmarks build the exact same
+objects the portal does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine as DbEngine
+
+from provisioning.db import make_engine, migrate
+from provisioning.errors import ClusterUnavailableError
+from provisioning.kube import KubeCluster
+from provisioning.local_secrets import LocalSecrets
+from provisioning.reconciler import Reconciler
+from provisioning.service import SecretReader, StoreService
+from provisioning.settings import Settings
+from provisioning.users import UserService
+
+log = logging.getLogger(__name__)
+
+
+class LazySecretReader:
+    """Connects to the cluster on first use, so the portal starts without one."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._cluster: KubeCluster | None = None
+        self._lock = threading.Lock()
+
+    def read_secret_value(self, namespace: str, name: str, key: str) -> str:
+        with self._lock:
+            if self._cluster is None:
+                self._cluster = KubeCluster.connect(self.settings)
+        try:
+            return self._cluster.read_secret_value(namespace, name, key)
+        except ClusterUnavailableError:
+            with self._lock:
+                self._cluster = None
+            raise
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    db: DbEngine
+    stores: StoreService
+    users: UserService
+    admin_password_location: str | None = None
+    reconciler_thread: threading.Thread | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def build(cls, settings: Settings | None = None, *, secrets: SecretReader | None = None) -> Platform:
+        settings = settings or Settings.from_env()
+        db = make_engine(settings.database_url)
+        migrate(db)
+        platform = cls(
+            settings=settings,
+            db=db,
+            stores=StoreService(db, settings, secrets=secrets or LazySecretReader(settings)),
+            users=UserService(db, settings),
+        )
+        platform.admin_password_location = platform.users.ensure_first_admin(
+            local_secrets=LocalSecrets(settings.local_secrets_file)
+        )
+        return platform
+
+    def cookie_key(self) -> str:
+        import secrets as stdlib_secrets
+
+        if self.settings.cookie_key:
+            return self.settings.cookie_key
+        return LocalSecrets(self.settings.local_secrets_file).get_or_create(
+            "COOKIE_KEY", lambda: stdlib_secrets.token_urlsafe(32)
+        )
+
+    def make_reconciler(self) -> Reconciler:
+        return Reconciler(
+            self.db,
+            self.settings,
+            lambda: KubeCluster.connect(self.settings),
+            identity=f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}",
+        )
+
+    def start_reconciler_thread(self) -> None:
+        if self.reconciler_thread is not None:
+            return
+        reconciler = self.make_reconciler()
+        self.reconciler_thread = threading.Thread(
+            target=reconciler.run_forever, args=(self.stop_event,), name="reconciler", daemon=True
+        )
+        self.reconciler_thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.reconciler_thread is not None:
+            self.reconciler_thread.join(timeout=30)

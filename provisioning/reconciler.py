@@ -1,0 +1,445 @@
+"""The control loop: make each store in the cluster match what the database asks for.
+
+Every pass reads the stores whose desired state differs from what was observed, acts
+(idempotent server-side apply, namespace deletion), reads readiness back and writes
+conditions and a message. Nothing lives only in memory: a restarted reconciler picks up
+whatever was in flight from the database and the cluster. Writes are conditional on the
+status read at the start of the step, so a user's delete during a step is never undone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import func, update
+from sqlalchemy.engine import Engine as DbEngine
+from sqlmodel import Session, col, select
+
+from provisioning import audit, causes, lease
+from provisioning.actors import SYSTEM
+from provisioning.db import session_scope
+from provisioning.engines import get_engine
+from provisioning.engines.base import SECRET_NAME, Check, Manifest, StoreSpec
+from provisioning.errors import ClusterRejectedError, ClusterUnavailableError
+from provisioning.kube import ClusterInfo, Observation, WarningEvent
+from provisioning.models import ClusterStatus, Store, StoreStatus, User, utcnow
+from provisioning.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 60.0
+PROBE_INTERVAL = timedelta(seconds=15)
+DRIFT_INTERVAL = timedelta(seconds=30)
+
+
+class Cluster(Protocol):
+    """What the reconciler needs from Kubernetes (KubeCluster, or a fake in unit tests)."""
+
+    context: str
+
+    def probe(self) -> ClusterInfo: ...
+
+    def apply(self, manifest: Manifest) -> dict[str, Any]: ...
+
+    def create_if_absent(self, manifest: Manifest) -> bool: ...
+
+    def delete(self, api_version: str, kind: str, name: str, *, namespace: str | None = None) -> bool: ...
+
+    def get(self, api_version: str, kind: str, name: str, *, namespace: str | None = None) -> dict[str, Any] | None: ...
+
+    def observe(self, namespace: str, check: Check) -> Observation: ...
+
+    def warning_events(self, namespace: str) -> list[WarningEvent]: ...
+
+    def managed_namespaces(self) -> dict[str, str]: ...
+
+
+@dataclass
+class StepResult:
+    """What one step decided; applied to the row only if its status did not change."""
+
+    changes: dict[str, Any]
+    audit_action: str | None = None
+    audit_detail: str = ""
+
+
+def spec_for(store: Store, owner: str) -> StoreSpec:
+    return StoreSpec(
+        id=store.id,
+        name=store.name,
+        namespace=store.namespace,
+        owner=owner,
+        engine=store.engine,
+        admin_user=store.admin_user,
+        admin_email=f"{store.admin_user}@{store.name}.invalid",
+    )
+
+
+def conditions_from(
+    checks: Sequence[Check], observed: dict[str, Observation], previous: list[dict[str, Any]], now: datetime
+) -> list[dict[str, Any]]:
+    """Conditions in check order, keeping the transition time of those that did not change."""
+    before = {c["type"]: c for c in previous}
+    result = []
+    for check in checks:
+        obs = observed.get(check.condition)
+        status = "Unknown" if obs is None else ("True" if obs.ready else "False")
+        old = before.get(check.condition)
+        changed = old is None or old.get("status") != status
+        result.append(
+            {
+                "type": check.condition,
+                "title": check.title,
+                "status": status,
+                "reason": obs.reason if obs else "Pending",
+                "message": obs.message if obs else "Not started yet.",
+                "last_transition": now.isoformat() if changed else old.get("last_transition", now.isoformat()),
+            }
+        )
+    return result
+
+
+class Reconciler:
+    def __init__(
+        self,
+        db: DbEngine,
+        settings: Settings,
+        connect: Callable[[], Cluster],
+        *,
+        identity: str,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self._connect = connect
+        self.identity = identity
+        self.clock = clock
+        self.cluster: Cluster | None = None
+        self._last_probe: datetime | None = None
+        self._last_drift: datetime | None = None
+        self._failures = 0
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, settings.max_concurrent_provisioning), thread_name_prefix="reconcile"
+        )
+
+    # -- loop -----------------------------------------------------------------------------
+
+    def run_forever(self, stop: threading.Event) -> None:
+        log.info("reconciler %s started", self.identity)
+        while not stop.is_set():
+            delay = self.settings.reconcile_interval_seconds
+            try:
+                self.run_once()
+            except Exception:  # never let one bad pass end the loop
+                log.exception("reconciler pass failed")
+            if self._failures:
+                delay = min(MAX_BACKOFF_SECONDS, delay * 2 ** min(self._failures, 6))
+            stop.wait(delay)
+        lease.release(self.db, self.identity)
+        self._pool.shutdown(wait=True)
+        log.info("reconciler %s stopped", self.identity)
+
+    def run_once(self) -> bool:
+        """One pass. Returns False when it did not run (not leader, or cluster unreachable)."""
+        if not lease.try_acquire(
+            self.db, self.identity, ttl_seconds=max(15.0, self.settings.reconcile_interval_seconds * 5)
+        ):
+            return False
+        if not self._ensure_cluster():
+            return False
+        try:
+            self._drift_check()
+            self._promote_requested()
+            stores = self._due_stores()
+            futures = [self._pool.submit(self._step_safely, store_id, status) for store_id, status in stores]
+            for future in futures:
+                future.result()
+            self._failures = 0
+            return True
+        except ClusterUnavailableError as error:
+            self._cluster_lost(str(error))
+            return False
+
+    # -- cluster connection ---------------------------------------------------------------
+
+    def _ensure_cluster(self) -> bool:
+        now = self.clock()
+        if self.cluster is not None and self._last_probe and now - self._last_probe < PROBE_INTERVAL:
+            return True
+        try:
+            if self.cluster is None:
+                self.cluster = self._connect()
+            info = self.cluster.probe()
+        except ClusterUnavailableError as error:
+            info = ClusterInfo(False, self.settings.kube_context or "current context", error=str(error))
+        self._last_probe = now
+        self._write_cluster_status(info)
+        if not info.reachable:
+            self._cluster_lost(info.error, write=False)
+            return False
+        return True
+
+    def _cluster_lost(self, error: str, *, write: bool = True) -> None:
+        self._failures += 1
+        self._last_probe = None
+        if self._failures == 1 or self._failures % 10 == 0:
+            log.warning("cluster unreachable (%d consecutive failures): %s", self._failures, error)
+        if write:
+            context = getattr(self.cluster, "context", "") or self.settings.kube_context
+            self._write_cluster_status(ClusterInfo(False, context, error=error))
+
+    def _write_cluster_status(self, info: ClusterInfo) -> None:
+        with session_scope(self.db) as session:
+            row = session.get(ClusterStatus, 1) or ClusterStatus(id=1)
+            row.reachable = info.reachable
+            row.context = info.context[:200]
+            row.server = info.server[:300] or row.server
+            row.version = info.version[:64] or row.version
+            row.simulated = info.simulated if info.reachable else row.simulated
+            row.error = info.error[:1000]
+            row.checked_at = self.clock()
+            session.add(row)
+
+    # -- choosing work --------------------------------------------------------------------
+
+    def _promote_requested(self) -> None:
+        """Move requested stores to provisioning while slots are free, oldest first."""
+        with session_scope(self.db) as session:
+            busy = session.exec(
+                select(func.count()).select_from(Store).where(Store.status == StoreStatus.PROVISIONING)
+            ).one()
+            waiting = session.exec(
+                select(Store).where(Store.status == StoreStatus.REQUESTED).order_by(col(Store.created_at))
+            ).all()
+            slots = max(0, self.settings.max_concurrent_provisioning - busy)
+            now = self.clock()
+            for position, store in enumerate(waiting):
+                if position < slots:
+                    store.status = StoreStatus.PROVISIONING
+                    store.provisioning_started_at = now
+                    store.applied_at = None
+                    store.message = "Provisioning started."
+                    store.health = "working"
+                    audit.record(
+                        session,
+                        actor=SYSTEM.username,
+                        action="store.provisioning",
+                        store_id=store.id,
+                        store_name=store.name,
+                    )
+                else:
+                    ahead = position - slots + 1
+                    store.message = (
+                        f"Queued: {self.settings.max_concurrent_provisioning} stores are being provisioned, "
+                        f"{ahead} ahead of this one."
+                    )
+                store.updated_at = now
+                session.add(store)
+
+    def _due_stores(self) -> list[tuple[str, str]]:
+        now = self.clock()
+        with Session(self.db) as session:
+            rows = session.exec(
+                select(Store.id, Store.status, Store.next_attempt_at).where(
+                    col(Store.status).in_([StoreStatus.PROVISIONING, StoreStatus.DELETING])
+                )
+            ).all()
+        return [(sid, status) for sid, status, due in rows if due is None or due <= now]
+
+    def _drift_check(self) -> None:
+        """One LIST of namespaces: finish deletions and notice ready stores that vanished."""
+        assert self.cluster is not None
+        now = self.clock()
+        if self._last_drift and now - self._last_drift < DRIFT_INTERVAL:
+            return
+        present = self.cluster.managed_namespaces()
+        self._last_drift = now
+        with session_scope(self.db) as session:
+            ready = session.exec(select(Store).where(Store.status == StoreStatus.READY)).all()
+            for store in ready:
+                if store.namespace not in present:
+                    store.status = StoreStatus.FAILED
+                    store.health = "erroring"
+                    store.message = (
+                        f"The store's namespace {store.namespace} disappeared from the cluster. "
+                        "Retry to re-create it (its data is gone), or delete the store."
+                    )
+                    store.updated_at = now
+                    session.add(store)
+                    audit.record(
+                        session,
+                        actor=SYSTEM.username,
+                        action="store.failed",
+                        store_id=store.id,
+                        store_name=store.name,
+                        detail="namespace missing",
+                    )
+
+    # -- one store ------------------------------------------------------------------------
+
+    def _step_safely(self, store_id: str, status: str) -> None:
+        try:
+            result = self._delete_step(store_id) if status == StoreStatus.DELETING else self._provision_step(store_id)
+        except ClusterUnavailableError:
+            raise
+        except ClusterRejectedError as error:
+            result = self._rejected(store_id, status, error)
+        except Exception as error:  # a bug must not wedge the store silently
+            log.exception("reconciling store %s failed", store_id)
+            result = StepResult(
+                {
+                    "health": "erroring",
+                    "message": f"Internal error while reconciling ({type(error).__name__}); retrying.",
+                    "next_attempt_at": self.clock() + timedelta(seconds=30),
+                }
+            )
+        if result is not None:
+            self._save(store_id, status, result)
+
+    def _load(self, store_id: str) -> tuple[Store, str] | None:
+        with Session(self.db) as session:
+            row = session.exec(
+                select(Store, User.username).join(User, col(User.id) == Store.owner_id).where(Store.id == store_id)
+            ).first()
+        return (row[0], row[1]) if row else None
+
+    def _provision_step(self, store_id: str) -> StepResult | None:
+        assert self.cluster is not None
+        loaded = self._load(store_id)
+        if loaded is None or loaded[0].status != StoreStatus.PROVISIONING:
+            return None
+        store, owner = loaded
+        engine = get_engine(store.engine)
+        spec = spec_for(store, owner)
+        now = self.clock()
+        changes: dict[str, Any] = {}
+        if store.applied_at is None:
+            self._apply_all(spec, retry=store.attempts > 0)
+            changes["applied_at"] = now
+        checks = engine.checks(spec)
+        observed = {check.condition: self.cluster.observe(spec.namespace, check) for check in checks}
+        conditions = conditions_from(checks, observed, store.conditions or [], now)
+        changes["conditions"] = conditions
+        if all(obs.ready for obs in observed.values()):
+            changes.update(
+                status=StoreStatus.READY,
+                health="working",
+                ready_at=now,
+                message=f"Ready: open {store.url}",
+                next_attempt_at=None,
+            )
+            seconds = (now - (store.provisioning_started_at or now)).total_seconds()
+            return StepResult(changes, "store.ready", f"ready in {seconds:.0f}s")
+        events = self.cluster.warning_events(spec.namespace)
+        pending = next(obs for obs in observed.values() if not obs.ready)
+        job_failed = any(obs.reason == "JobFailed" for obs in observed.values())
+        started = store.provisioning_started_at or now
+        timed_out = now - started >= timedelta(seconds=self.settings.provisioning_timeout_seconds)
+        if job_failed or timed_out:
+            cause = causes.explain(events) or pending.message
+            lead = (
+                "The store setup failed"
+                if job_failed
+                else (f"Not ready after {self.settings.provisioning_timeout_seconds // 60} minutes")
+            )
+            changes.update(
+                status=StoreStatus.FAILED, health="erroring", message=f"{lead}. {cause}", next_attempt_at=None
+            )
+            return StepResult(changes, "store.failed", cause)
+        trouble = causes.explain(events, include_unknown=False)
+        if trouble and causes.is_persistent(events):
+            changes.update(health="erroring", message=f"Having trouble: {trouble}")
+        else:
+            changes.update(health="working", message=f"Working: {pending.message}")
+        return StepResult(changes)
+
+    def _apply_all(self, spec: StoreSpec, *, retry: bool) -> None:
+        """Apply in dependency order; the Secret only if absent (never rotate passwords)."""
+        assert self.cluster is not None
+        engine = get_engine(spec.engine)
+        manifests = engine.workloads(spec, self.settings)
+        namespace_first, rest = manifests[0], manifests[1:]
+        self.cluster.apply(namespace_first)
+        if retry:
+            # A failed Job stays failed; delete it so the re-applied one runs again.
+            for manifest in rest:
+                if manifest["kind"] == "Job":
+                    self.cluster.delete("batch/v1", "Job", manifest["metadata"]["name"], namespace=spec.namespace)
+        secret = self.cluster.get("v1", "Secret", SECRET_NAME, namespace=spec.namespace)
+        if secret is None:
+            self.cluster.create_if_absent(engine.secret(spec, engine.generate_secrets(spec)))
+        for manifest in rest:
+            self.cluster.apply(manifest)
+
+    def _delete_step(self, store_id: str) -> StepResult | None:
+        assert self.cluster is not None
+        loaded = self._load(store_id)
+        if loaded is None or loaded[0].status != StoreStatus.DELETING:
+            return None
+        store = loaded[0]
+        now = self.clock()
+        namespace = self.cluster.get("v1", "Namespace", store.namespace)
+        if namespace is None:
+            return StepResult(
+                {
+                    "status": StoreStatus.DELETED,
+                    "deleted_at": now,
+                    "health": "working",
+                    "message": "Deleted; nothing is left in the cluster.",
+                    "next_attempt_at": None,
+                },
+                "store.deleted",
+            )
+        if namespace.get("status", {}).get("phase") != "Terminating":
+            self.cluster.delete("v1", "Namespace", store.namespace)
+        waited = (now - (store.deleting_started_at or now)).total_seconds()
+        message = f"Deleting: waiting for namespace {store.namespace} to finish terminating ({waited:.0f}s)."
+        health = "working"
+        if waited > self.settings.provisioning_timeout_seconds:
+            conditions = namespace.get("status", {}).get("conditions") or []
+            stuck = "; ".join(c.get("message", "") for c in conditions if c.get("status") == "True")
+            message = f"Deletion is taking long: {stuck or 'the namespace is still terminating'}"
+            health = "erroring"
+        return StepResult({"message": message, "health": health})
+
+    def _rejected(self, store_id: str, status: str, error: ClusterRejectedError) -> StepResult:
+        """The API refused a request: retrying the same thing will not help, tell the owner."""
+        log.warning("store %s: %s", store_id, error)
+        if status == StoreStatus.DELETING:
+            return StepResult(
+                {
+                    "health": "erroring",
+                    "message": f"Deletion refused by Kubernetes: {error}",
+                    "next_attempt_at": self.clock() + timedelta(seconds=30),
+                }
+            )
+        return StepResult(
+            {"status": StoreStatus.FAILED, "health": "erroring", "message": str(error)}, "store.failed", str(error)
+        )
+
+    def _save(self, store_id: str, expected_status: str, result: StepResult) -> None:
+        changes = dict(result.changes, updated_at=self.clock())
+        with session_scope(self.db) as session:
+            outcome = session.execute(
+                update(Store).where(col(Store.id) == store_id, col(Store.status) == expected_status).values(**changes)
+            )
+            if outcome.rowcount == 0:  # type: ignore[attr-defined]
+                return  # the user changed the store meanwhile (e.g. deleted it): their intent wins
+            if result.audit_action:
+                store = session.get(Store, store_id)
+                audit.record(
+                    session,
+                    actor=SYSTEM.username,
+                    action=result.audit_action,
+                    store_id=store_id,
+                    store_name=store.name if store else "",
+                    detail=result.audit_detail,
+                )
+        if result.audit_action:
+            log.info("store %s: %s %s", store_id, result.audit_action, result.audit_detail)

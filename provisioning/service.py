@@ -1,0 +1,250 @@
+"""The store service: every user action on stores goes through here.
+
+It records intent in the database (the reconciler does the cluster work) and checks, on
+every call, that the acting user owns the store or is an admin. Users who may not see a
+store get NotFoundError, not PermissionDeniedError, so store ids of others leak nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy import func, or_
+from sqlalchemy.engine import Engine as DbEngine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from provisioning import audit
+from provisioning.actors import Actor
+from provisioning.db import session_scope
+from provisioning.engines import ENGINES, get_engine
+from provisioning.errors import (
+    InvalidStateError,
+    LimitExceededError,
+    NameTakenError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from provisioning.models import LIVE, AuditEvent, ClusterStatus, Store, StoreStatus, User, utcnow
+from provisioning.names import namespace_for, validate_store_name
+from provisioning.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class SecretReader(Protocol):
+    """The one cluster read the service needs (revealing a store's admin password)."""
+
+    def read_secret_value(self, namespace: str, name: str, key: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class Usage:
+    used: int
+    allowed: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.allowed - self.used)
+
+
+class StoreService:
+    def __init__(self, db: DbEngine, settings: Settings, *, secrets: SecretReader | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.secrets = secrets
+
+    # -- commands -------------------------------------------------------------------------
+
+    def create_store(self, actor: Actor, name: object, *, engine: str = "woocommerce") -> Store:
+        """Validate, enforce limits in the database, and queue the store as `requested`."""
+        name = validate_store_name(name)
+        store_engine = get_engine(engine)
+        with session_scope(self.db) as session:
+            owner = self._lock_user(session, actor)
+            if session.exec(select(Store.id).where(Store.active_name == name)).first():
+                raise NameTakenError(f"A store named {name!r} already exists; choose another name.")
+            live = session.exec(
+                select(func.count()).select_from(Store).where(Store.owner_id == owner.id, col(Store.status).in_(LIVE))
+            ).one()
+            if live >= self.settings.max_stores_per_user:
+                raise LimitExceededError(
+                    f"You have {live} of {self.settings.max_stores_per_user} stores allowed; "
+                    "delete one before creating another."
+                )
+            since = utcnow() - timedelta(hours=1)
+            recent = session.exec(
+                select(func.count()).select_from(Store).where(Store.owner_id == owner.id, Store.created_at >= since)
+            ).one()
+            if recent >= self.settings.max_creates_per_hour:
+                raise LimitExceededError(
+                    f"You can create {self.settings.max_creates_per_hour} stores per hour; please try again later."
+                )
+            store = Store(name=name, active_name=name, engine=store_engine.name, owner_id=owner.id, namespace="")
+            store.namespace = namespace_for(name, store.id)
+            store.url = self.settings.store_url(name)
+            store.admin_user = f"{name}-admin"[:60]
+            session.add(store)
+            audit.record(session, actor=actor.username, action="store.create", store_id=store.id, store_name=name)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise NameTakenError(f"A store named {name!r} already exists; choose another name.") from None
+        log.info("store %s (%s) requested by %s", name, store.id, actor.username)
+        return store
+
+    def delete_store(self, actor: Actor, store_id: str) -> Store:
+        """Mark for deletion; the name is released at once so it can be reused."""
+        with session_scope(self.db) as session:
+            store = self._visible_store(session, actor, store_id)
+            if store.status == StoreStatus.DELETED:
+                raise InvalidStateError(f"Store {store.name!r} is already deleted.")
+            if store.status == StoreStatus.DELETING:
+                raise InvalidStateError(f"Store {store.name!r} is already being deleted.")
+            store.status = StoreStatus.DELETING
+            store.active_name = None
+            store.health = "working"
+            store.message = "Deleting the store's namespace and everything in it."
+            store.deleting_started_at = utcnow()
+            store.next_attempt_at = None
+            store.updated_at = utcnow()
+            session.add(store)
+            audit.record(session, actor=actor.username, action="store.delete", store_id=store.id, store_name=store.name)
+        log.info("store %s (%s) deletion requested by %s", store.name, store.id, actor.username)
+        return store
+
+    def retry_store(self, actor: Actor, store_id: str) -> Store:
+        with session_scope(self.db) as session:
+            store = self._visible_store(session, actor, store_id)
+            if store.status != StoreStatus.FAILED:
+                raise InvalidStateError(f"Only failed stores can be retried; {store.name!r} is {store.status}.")
+            store.status = StoreStatus.REQUESTED
+            store.health = "working"
+            store.message = "Retry requested; waiting for the provisioner."
+            store.attempts += 1
+            store.provisioning_started_at = None
+            store.next_attempt_at = None
+            store.updated_at = utcnow()
+            session.add(store)
+            audit.record(session, actor=actor.username, action="store.retry", store_id=store.id, store_name=store.name)
+        return store
+
+    # -- queries --------------------------------------------------------------------------
+
+    def get_store(self, actor: Actor, store_id: str) -> Store:
+        with Session(self.db) as session:
+            return self._visible_store(session, actor, store_id)
+
+    def list_stores(self, actor: Actor, *, include_deleted: bool = False) -> list[Store]:
+        """The acting user's own stores, newest first."""
+        with Session(self.db) as session:
+            query = select(Store).where(Store.owner_id == actor.id)
+            if not include_deleted:
+                query = query.where(Store.status != StoreStatus.DELETED)
+            return list(session.exec(query.order_by(col(Store.created_at).desc())).all())
+
+    def list_all_stores(
+        self,
+        actor: Actor,
+        *,
+        owner: str | None = None,
+        status: str | None = None,
+        engine: str | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[Store, str]]:
+        """Every store with its owner's username (admin only), filtered in SQL."""
+        self._require_admin(actor)
+        with Session(self.db) as session:
+            query = select(Store, User.username).join(User, col(User.id) == Store.owner_id)
+            if owner:
+                query = query.where(User.username == owner)
+            if status:
+                query = query.where(Store.status == status)
+            if engine:
+                query = query.where(Store.engine == engine)
+            query = query.order_by(col(Store.created_at).desc())
+            if limit:
+                query = query.limit(limit)
+            return [(store, username) for store, username in session.exec(query).all()]
+
+    def usage(self, actor: Actor) -> Usage:
+        with Session(self.db) as session:
+            used = session.exec(
+                select(func.count()).select_from(Store).where(Store.owner_id == actor.id, col(Store.status).in_(LIVE))
+            ).one()
+        return Usage(used=used, allowed=self.settings.max_stores_per_user)
+
+    def reveal_admin_password(self, actor: Actor, store_id: str) -> str:
+        """Read the store's admin password from its Secret (the only place it exists)."""
+        from provisioning.engines.base import SECRET_NAME
+
+        store = self.get_store(actor, store_id)
+        if store.status in (StoreStatus.DELETING, StoreStatus.DELETED):
+            raise InvalidStateError(f"Store {store.name!r} is being deleted; its credentials are gone.")
+        if self.secrets is None:
+            raise InvalidStateError("The cluster is not connected; try again in a moment.")
+        key = "wordpress-admin-password"
+        value = self.secrets.read_secret_value(store.namespace, SECRET_NAME, key)
+        with session_scope(self.db) as session:
+            audit.record(
+                session, actor=actor.username, action="store.reveal_password", store_id=store.id, store_name=store.name
+            )
+        return value
+
+    def audit_log(
+        self, actor: Actor, *, search: str = "", store_id: str | None = None, limit: int = 200
+    ) -> list[AuditEvent]:
+        """Admins see everything; users see only events about their own stores."""
+        with Session(self.db) as session:
+            query = select(AuditEvent)
+            if store_id is not None:
+                self._visible_store(session, actor, store_id)
+                query = query.where(AuditEvent.store_id == store_id)
+            elif not actor.is_admin:
+                raise PermissionDeniedError("Only administrators can read the audit log.")
+            if search:
+                pattern = f"%{search}%"
+                query = query.where(
+                    or_(
+                        col(AuditEvent.actor).ilike(pattern),
+                        col(AuditEvent.action).ilike(pattern),
+                        col(AuditEvent.store_name).ilike(pattern),
+                        col(AuditEvent.detail).ilike(pattern),
+                    )
+                )
+            return list(session.exec(query.order_by(col(AuditEvent.at).desc()).limit(limit)).all())
+
+    def cluster_status(self) -> ClusterStatus | None:
+        with Session(self.db) as session:
+            return session.get(ClusterStatus, 1)
+
+    @staticmethod
+    def engines() -> dict[str, str]:
+        return {name: engine.title for name, engine in ENGINES.items()}
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _lock_user(self, session: Session, actor: Actor) -> User:
+        """Lock the owner's row so concurrent creates by one user are counted one by one.
+
+        PostgreSQL: SELECT ... FOR UPDATE. SQLite: every transaction is BEGIN IMMEDIATE
+        (see provisioning.db), which already serialises writers.
+        """
+        user = session.exec(select(User).where(User.id == actor.id).with_for_update()).first()
+        if user is None or user.disabled:
+            raise PermissionDeniedError("Your account is disabled or no longer exists.")
+        return user
+
+    def _visible_store(self, session: Session, actor: Actor, store_id: str) -> Store:
+        store = session.get(Store, store_id) if isinstance(store_id, str) else None
+        if store is None or (store.owner_id != actor.id and not actor.is_admin):
+            raise NotFoundError("That store does not exist or is not yours.")
+        return store
+
+    @staticmethod
+    def _require_admin(actor: Actor) -> None:
+        if not actor.is_admin:
+            raise PermissionDeniedError("Only administrators can do that.")

@@ -1,0 +1,215 @@
+"""Every setting of the platform, in one place, read from the environment.
+
+One frozen dataclass means the portal, the worker and the tests agree on names, types and
+defaults; `Settings.from_env()` is the only reader of `os.environ` for configuration.
+The README's settings table is generated from `SETTINGS_DOC` so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from provisioning.errors import SettingsError
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{os.path.join(os.getcwd(), 'store_platform.db')}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed configuration. Field metadata carries the env var name and a description."""
+
+    database_url: str = field(
+        default_factory=_default_database_url,
+        metadata={"env": "DATABASE_URL", "doc": "SQLAlchemy URL; SQLite file in the cwd by default"},
+    )
+    domain: str = field(
+        default="stores.localhost",
+        metadata={"env": "DOMAIN", "doc": "Stores are served at <name>.<DOMAIN>"},
+    )
+    url_scheme: str = field(
+        default="http",
+        metadata={"env": "STORE_URL_SCHEME", "doc": "http or https, used for store links"},
+    )
+    max_stores_per_user: int = field(
+        default=10, metadata={"env": "MAX_STORES_PER_USER", "doc": "Live stores a user may own"}
+    )
+    max_creates_per_hour: int = field(
+        default=5,
+        metadata={"env": "MAX_CREATES_PER_HOUR", "doc": "Stores a user may order per rolling hour"},
+    )
+    max_concurrent_provisioning: int = field(
+        default=3,
+        metadata={"env": "MAX_CONCURRENT_PROVISIONING", "doc": "Stores provisioned at once"},
+    )
+    provisioning_timeout_seconds: int = field(
+        default=600,
+        metadata={"env": "PROVISIONING_TIMEOUT_SECONDS", "doc": "After this a store is failed"},
+    )
+    reconcile_interval_seconds: float = field(
+        default=2.0,
+        metadata={"env": "RECONCILE_INTERVAL_SECONDS", "doc": "Pause between reconciler passes"},
+    )
+    storage_class: str = field(default="", metadata={"env": "STORAGE_CLASS", "doc": "Empty = the cluster's default"})
+    ingress_class: str = field(
+        default="nginx",
+        metadata={"env": "INGRESS_CLASS", "doc": "nginx (kind/minikube/Docker Desktop), traefik (k3s)"},
+    )
+    ingress_controller_namespace: str = field(
+        default="ingress-nginx",
+        metadata={
+            "env": "INGRESS_CONTROLLER_NAMESPACE",
+            "doc": "Namespace allowed to reach store web pods (kube-system for k3s traefik)",
+        },
+    )
+    tls_enabled: bool = field(
+        default=False, metadata={"env": "TLS_ENABLED", "doc": "Add a TLS section to store Ingresses"}
+    )
+    cert_manager_issuer: str = field(
+        default="",
+        metadata={"env": "CERT_MANAGER_CLUSTER_ISSUER", "doc": "cert-manager ClusterIssuer for TLS"},
+    )
+    quota_requests_cpu: str = field(default="1", metadata={"env": "STORE_QUOTA_REQUESTS_CPU", "doc": "Per-store quota"})
+    quota_requests_memory: str = field(
+        default="1536Mi", metadata={"env": "STORE_QUOTA_REQUESTS_MEMORY", "doc": "Per-store quota"}
+    )
+    quota_limits_cpu: str = field(default="2", metadata={"env": "STORE_QUOTA_LIMITS_CPU", "doc": "Per-store quota"})
+    quota_limits_memory: str = field(
+        default="2Gi", metadata={"env": "STORE_QUOTA_LIMITS_MEMORY", "doc": "Per-store quota"}
+    )
+    quota_storage: str = field(
+        default="10Gi", metadata={"env": "STORE_QUOTA_STORAGE", "doc": "Per-store storage quota"}
+    )
+    quota_pods: int = field(default=10, metadata={"env": "STORE_QUOTA_PODS", "doc": "Per-store pod count quota"})
+    volume_size: str = field(default="2Gi", metadata={"env": "STORE_VOLUME_SIZE", "doc": "Size of each store volume"})
+    wordpress_image: str = field(
+        default="wordpress:6.8.3-php8.3-apache",
+        metadata={"env": "WORDPRESS_IMAGE", "doc": "Pinned WordPress image"},
+    )
+    wpcli_image: str = field(
+        default="wordpress:cli-2.12.0-php8.3",
+        metadata={"env": "WPCLI_IMAGE", "doc": "Pinned WP-CLI image (runs as uid 33)"},
+    )
+    mariadb_image: str = field(
+        default="mariadb:11.4.8", metadata={"env": "MARIADB_IMAGE", "doc": "Pinned MariaDB image"}
+    )
+    woocommerce_version: str = field(
+        default="",
+        metadata={"env": "WOOCOMMERCE_VERSION", "doc": "WooCommerce plugin version; empty = latest"},
+    )
+    kube_context: str = field(
+        default="",
+        metadata={"env": "KUBE_CONTEXT", "doc": "kubeconfig context; empty = current (or in-cluster)"},
+    )
+    run_reconciler: bool = field(
+        default=True,
+        metadata={
+            "env": "RUN_RECONCILER",
+            "doc": "Run the reconciler as a thread of the portal (false when it has its own Deployment)",
+        },
+    )
+    admin_username: str = field(default="admin", metadata={"env": "ADMIN_USERNAME", "doc": "First admin's username"})
+    admin_password: str = field(
+        default="",
+        metadata={
+            "env": "ADMIN_PASSWORD",
+            "doc": "First admin's password; empty = generated once into the local secrets file",
+            "secret": True,
+        },
+    )
+    cookie_key: str = field(
+        default="",
+        metadata={
+            "env": "COOKIE_KEY",
+            "doc": "Signs login cookies; empty = generated once into the local secrets file",
+            "secret": True,
+        },
+    )
+    local_secrets_file: str = field(
+        default=".local/secrets.env",
+        metadata={"env": "LOCAL_SECRETS_FILE", "doc": "Where generated local secrets are kept (0600)"},
+    )
+    max_failed_logins: int = field(
+        default=5, metadata={"env": "MAX_FAILED_LOGINS", "doc": "Failed sign-ins before lockout"}
+    )
+    lockout_minutes: int = field(
+        default=15, metadata={"env": "LOCKOUT_MINUTES", "doc": "Lockout length after failures"}
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from `environ` (default `os.environ`); bad values raise SettingsError."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw is None or (raw == "" and f.type != "str"):
+                continue
+            values[f.name] = _parse(f.metadata["env"], f.type, raw)
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Refuse settings that would only fail later, far from their cause."""
+        for name in (
+            "max_stores_per_user",
+            "max_creates_per_hour",
+            "max_concurrent_provisioning",
+            "provisioning_timeout_seconds",
+            "max_failed_logins",
+        ):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{_env_name(name)} must be at least 1")
+        if self.url_scheme not in ("http", "https"):
+            raise SettingsError("STORE_URL_SCHEME must be http or https")
+        if not self.domain or self.domain.startswith(".") or " " in self.domain:
+            raise SettingsError(f"DOMAIN {self.domain!r} is not a DNS name")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def store_url(self, name: str) -> str:
+        return f"{self.url_scheme}://{name}.{self.domain}"
+
+
+def _env_name(field_name: str) -> str:
+    return next(f.metadata["env"] for f in fields(Settings) if f.name == field_name)
+
+
+def _parse(env_name: str, type_name: Any, raw: str) -> Any:
+    kind = type_name if isinstance(type_name, str) else type_name.__name__
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+    except ValueError:
+        raise SettingsError(f"{env_name}={raw!r} is not a valid {kind}") from None
+    return raw
+
+
+def settings_table() -> str:
+    """Markdown table of every setting, for the README."""
+    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for f in fields(Settings):
+        default = (
+            "(generated)"
+            if f.metadata.get("secret")
+            else ("sqlite:///./store_platform.db" if f.name == "database_url" else repr(f.default))
+        )
+        rows.append(f"| `{f.metadata['env']}` | `{default}` | {f.metadata['doc']} |")
+    return "\n".join(rows)

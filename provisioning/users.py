@@ -1,0 +1,239 @@
+"""Users: bcrypt hashes, roles, disable, lockout, and the first admin.
+
+The login widget (streamlit-authenticator) checks passwords against the hashes we give
+it; the lockout lives here, in the database, so it holds across sessions and replicas.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import bcrypt
+from sqlalchemy.engine import Engine as DbEngine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from provisioning import audit, credentials
+from provisioning.actors import Actor
+from provisioning.db import session_scope
+from provisioning.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from provisioning.local_secrets import LocalSecrets
+from provisioning.models import Role, User, utcnow
+from provisioning.names import validate_username
+from provisioning.settings import Settings
+
+log = logging.getLogger(__name__)
+MIN_PASSWORD_LENGTH = 10
+
+
+def hash_password(password: str) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
+
+
+def check_password(password: str, password_hash: str) -> bool:
+    try:
+        return bcrypt.checkpw(password.encode(), password_hash.encode())
+    except ValueError:
+        return False
+
+
+def _validate_password(password: object) -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(f"Passwords must be at least {MIN_PASSWORD_LENGTH} characters long.", field="password")
+    if len(password.encode()) > 72:
+        raise ValidationError("Passwords can be at most 72 bytes long.", field="password")
+    return password
+
+
+class UserService:
+    def __init__(self, db: DbEngine, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    def ensure_first_admin(self, *, local_secrets: LocalSecrets | None = None) -> str | None:
+        """Create the first admin when there is no user at all.
+
+        The password comes from ADMIN_PASSWORD or is generated once and written to the
+        local secrets file (0600); the return value says where, for the console. Never
+        logged, never stored in plain text.
+        """
+        with session_scope(self.db) as session:
+            if session.exec(select(User.id).limit(1)).first() is not None:
+                return None
+            password = self.settings.admin_password
+            where = "the ADMIN_PASSWORD setting"
+            if not password:
+                if local_secrets is None:
+                    raise ValidationError("ADMIN_PASSWORD is not set and no local secrets file is configured.")
+                password = local_secrets.get_or_create("ADMIN_PASSWORD", lambda: credentials.password(20))
+                where = str(local_secrets.path)
+            username = validate_username(self.settings.admin_username)
+            session.add(
+                User(
+                    username=username,
+                    display_name="Administrator",
+                    password_hash=hash_password(password),
+                    role=Role.ADMIN,
+                )
+            )
+            audit.record(session, actor="system", action="user.create", detail=f"first admin {username}")
+        log.warning("Created the first admin %r; its password is in %s", username, where)
+        return where
+
+    def create_user(
+        self,
+        actor: Actor,
+        username: object,
+        password: object,
+        *,
+        role: str = Role.USER,
+        display_name: str = "",
+        email: str = "",
+    ) -> User:
+        self._require_admin(actor)
+        username = validate_username(username)
+        password = _validate_password(password)
+        if role not in (Role.USER, Role.ADMIN):
+            raise ValidationError(f"Unknown role {role!r}.", field="role")
+        with session_scope(self.db) as session:
+            if session.exec(select(User.id).where(User.username == username)).first() is not None:
+                raise ValidationError(f"The username {username!r} is taken.", field="username")
+            user = User(
+                username=username,
+                display_name=display_name.strip()[:100],
+                email=email.strip()[:254],
+                password_hash=hash_password(password),
+                role=role,
+            )
+            session.add(user)
+            audit.record(session, actor=actor.username, action="user.create", detail=f"{username} ({role})")
+            try:
+                session.flush()
+            except IntegrityError:
+                raise ValidationError(f"The username {username!r} is taken.", field="username") from None
+        return user
+
+    def set_disabled(self, actor: Actor, username: str, disabled: bool) -> None:
+        self._require_admin(actor)
+        if username == actor.username and disabled:
+            raise PermissionDeniedError("You cannot disable your own account.")
+        with session_scope(self.db) as session:
+            user = self._get(session, username)
+            user.disabled = disabled
+            session.add(user)
+            audit.record(
+                session, actor=actor.username, action="user.disable" if disabled else "user.enable", detail=username
+            )
+
+    def reset_password(self, actor: Actor, username: str, new_password: object) -> None:
+        self._require_admin(actor)
+        password = _validate_password(new_password)
+        with session_scope(self.db) as session:
+            user = self._get(session, username)
+            user.password_hash = hash_password(password)
+            user.failed_logins = 0
+            user.locked_until = None
+            session.add(user)
+            audit.record(session, actor=actor.username, action="user.reset_password", detail=username)
+
+    def list_users(self, actor: Actor) -> list[User]:
+        self._require_admin(actor)
+        with Session(self.db) as session:
+            return list(session.exec(select(User).order_by(col(User.username))).all())
+
+    def get_actor(self, username: str) -> Actor:
+        """The Actor for a signed-in username, re-checked on every page run."""
+        with Session(self.db) as session:
+            user = session.exec(select(User).where(User.username == username)).first()
+            if user is None or user.disabled:
+                raise AuthenticationError("Your account is disabled. Contact an administrator.")
+            return Actor.of(user)
+
+    # -- sign-in --------------------------------------------------------------------------
+
+    def login_credentials(self) -> dict[str, Any]:
+        """The dict streamlit-authenticator expects, built from the users table."""
+        with Session(self.db) as session:
+            users = session.exec(select(User).where(col(User.disabled).is_(False))).all()
+        return {
+            "usernames": {
+                u.username: {
+                    "email": u.email,
+                    "first_name": u.display_name or u.username,
+                    "last_name": "",
+                    "password": u.password_hash,
+                    "roles": [u.role],
+                    "failed_login_attempts": 0,
+                    "logged_in": False,
+                }
+                for u in users
+            }
+        }
+
+    def check_lockout(self, username: str) -> None:
+        """Raise if the account may not sign in now (after a successful password check)."""
+        with session_scope(self.db) as session:
+            user = session.exec(select(User).where(User.username == username)).first()
+            if user is None or user.disabled:
+                raise AuthenticationError("Your account is disabled. Contact an administrator.")
+            if user.locked_until and user.locked_until > utcnow():
+                raise AuthenticationError(self._locked_message(user))
+            if user.failed_logins:
+                user.failed_logins = 0
+                session.add(user)
+            audit.record(session, actor=username, action="user.login")
+
+    def record_failed_login(self, username: str) -> str:
+        """Count a failure; returns the message to show (mentions the lockout when reached)."""
+        generic = "Username or password is incorrect."
+        with session_scope(self.db) as session:
+            user = session.exec(select(User).where(User.username == username)).first()
+            if user is None:
+                return generic
+            if user.locked_until and user.locked_until > utcnow():
+                return self._locked_message(user)
+            user.failed_logins += 1
+            if user.failed_logins >= self.settings.max_failed_logins:
+                user.locked_until = utcnow() + timedelta(minutes=self.settings.lockout_minutes)
+                user.failed_logins = 0
+                session.add(user)
+                audit.record(session, actor=username, action="user.locked", detail="too many failed sign-ins")
+                return self._locked_message(user)
+            session.add(user)
+            left = self.settings.max_failed_logins - user.failed_logins
+            return f"{generic} {left} attempt{'s' if left != 1 else ''} left before a temporary lockout."
+
+    def authenticate(self, username: str, password: str) -> Actor:
+        """Password check with lockout, for callers that do not use the login widget."""
+        with Session(self.db) as session:
+            user = session.exec(select(User).where(User.username == username)).first()
+        if user is None or not check_password(password, user.password_hash):
+            raise AuthenticationError(self.record_failed_login(username))
+        self.check_lockout(username)
+        return Actor.of(user)
+
+    def _locked_message(self, user: User) -> str:
+        assert user.locked_until is not None
+        minutes = max(1, int((user.locked_until - utcnow()).total_seconds() // 60) + 1)
+        return (
+            f"Too many failed sign-ins. This account is locked for {minutes} more minute{'s' if minutes != 1 else ''}."
+        )
+
+    @staticmethod
+    def _get(session: Session, username: str) -> User:
+        user = session.exec(select(User).where(User.username == username)).first()
+        if user is None:
+            raise NotFoundError(f"No user named {username!r}.")
+        return user
+
+    @staticmethod
+    def _require_admin(actor: Actor) -> None:
+        if not actor.is_admin:
+            raise PermissionDeniedError("Only administrators can manage users.")

@@ -1,0 +1,43 @@
+"""`python -m provisioning.worker`: the reconciler as its own process.
+
+Runs until SIGTERM/SIGINT, then finishes the current pass and releases its lease so a
+replacement can take over at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+
+from provisioning.errors import SettingsError
+from provisioning.logging_setup import configure_logging
+from provisioning.platform import Platform
+from provisioning.settings import Settings
+
+
+def main() -> int:
+    configure_logging()
+    log = logging.getLogger("provisioning.worker")
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        log.error("%s", error)
+        return 2
+    platform = Platform.build(settings)
+    if platform.admin_password_location:
+        print(f"First admin created; password in {platform.admin_password_location}", flush=True)
+    reconciler = platform.make_reconciler()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %d received, stopping", signum)
+        platform.stop_event.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    reconciler.run_forever(platform.stop_event)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
