@@ -69,14 +69,14 @@ def validate_store_name(raw: object) -> str:
     return name
 
 
-_USERNAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{1,30}[a-z0-9])?$")
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,30}[a-z0-9]$")
 
 
 def validate_username(raw: object) -> str:
     """Usernames end up in Kubernetes label values, so they follow the label value rules."""
     if not isinstance(raw, str) or not raw:
         raise ValidationError("Enter a username.", field="username")
-    if not _USERNAME.match(raw):
+    if not _USERNAME.fullmatch(raw):
         raise ValidationError(
             "Usernames are 3-32 characters: lowercase letters, digits, '.', '_' or '-', "
             "starting and ending with a letter or digit.",

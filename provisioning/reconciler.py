@@ -234,10 +234,10 @@ class Reconciler:
                         store_name=store.name,
                     )
                 else:
-                    ahead = position - slots + 1
+                    ahead = position - slots
+                    line = "next in line" if ahead == 0 else f"{ahead} ahead of this one"
                     store.message = (
-                        f"Queued: {self.settings.max_concurrent_provisioning} stores are being provisioned, "
-                        f"{ahead} ahead of this one."
+                        f"Queued: {self.settings.max_concurrent_provisioning} stores are being provisioned; {line}."
                     )
                 store.updated_at = now
                 session.add(store)

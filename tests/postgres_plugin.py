@@ -9,6 +9,7 @@ Each test gets a fresh database, so migrations run from scratch every time.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -29,30 +30,31 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _as_server_user() -> list[str]:
+    """PostgreSQL refuses to run as root; as root, run it as Debian's `postgres` user."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return []
+    return ["runuser", "-u", "postgres", "--"]
+
+
 def _start_local_server() -> tuple[str, Path] | None:
-    if not PG_BIN_CANDIDATES or os.geteuid() == 0:
+    prefix = _as_server_user()
+    if not PG_BIN_CANDIDATES or (os.geteuid() == 0 and not prefix):
         return None
     bin_dir = PG_BIN_CANDIDATES[0]
     data = Path(tempfile.mkdtemp(prefix="store-platform-pg-"))
+    if prefix:
+        shutil.chown(data, user="postgres")
     port = _free_port()
-    subprocess.run(
-        [bin_dir / "initdb", "-D", data / "db", "-U", "postgres", "-A", "trust"], check=True, capture_output=True
-    )
-    subprocess.run(
-        [
-            bin_dir / "pg_ctl",
-            "-D",
-            data / "db",
-            "-l",
-            data / "log",
-            "-w",
-            "-o",
-            f"-p {port} -k {data} -h 127.0.0.1",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    initdb = [*prefix, bin_dir / "initdb", "-D", data / "db", "-U", "postgres", "-A", "trust"]
+    subprocess.run(initdb, check=True, capture_output=True)
+    options = f"-p {port} -k {data} -h 127.0.0.1 -c fsync=off -c max_connections=200"
+    pg_ctl = [*prefix, bin_dir / "pg_ctl", "-D", data / "db", "-l", data / "log", "-w", "-o", options, "start"]
+    subprocess.run(pg_ctl, check=True, capture_output=True)
     return f"postgresql://postgres@127.0.0.1:{port}/postgres", data
 
 
@@ -70,7 +72,9 @@ def postgres_server_url() -> Iterator[str]:
         yield url
     finally:
         bin_dir = PG_BIN_CANDIDATES[0]
-        subprocess.run([bin_dir / "pg_ctl", "-D", data / "db", "-m", "immediate", "stop"], capture_output=True)
+        subprocess.run(
+            [*_as_server_user(), bin_dir / "pg_ctl", "-D", data / "db", "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(data, ignore_errors=True)
 
 

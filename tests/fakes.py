@@ -1,0 +1,129 @@
+"""An in-memory stand-in for the cluster, for fast reconciler unit tests.
+
+It implements the reconciler's Cluster protocol with just enough behaviour: objects are
+stored as applied, readiness is switched on per kind by the test, namespace deletion
+goes through Terminating until the test finishes it. The real behaviour is covered by
+the `cluster` tests against a real API server; this one makes every branch reachable.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioning.engines.base import Check, Manifest
+from provisioning.errors import ClusterRejectedError, ClusterUnavailableError
+from provisioning.kube import ClusterInfo, Observation, WarningEvent, evaluate
+
+
+@dataclass
+class FakeCluster:
+    context: str = "fake"
+    reachable: bool = True
+    ready_kinds: set[str] = field(default_factory=set)
+    job_failed: bool = False
+    objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    events: dict[str, list[WarningEvent]] = field(default_factory=dict)
+    reject_kinds: dict[str, str] = field(default_factory=dict)
+    calls: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def _check(self) -> None:
+        if not self.reachable:
+            raise ClusterUnavailableError("The Kubernetes API at https://fake is unreachable (connection refused).")
+
+    def probe(self) -> ClusterInfo:
+        if not self.reachable:
+            return ClusterInfo(False, self.context, "https://fake", error="connection refused")
+        return ClusterInfo(True, self.context, "https://fake", version="v1.36.0", simulated=True)
+
+    def apply(self, manifest: Manifest) -> dict[str, Any]:
+        self._check()
+        kind, meta = manifest["kind"], manifest["metadata"]
+        self.calls.append(("apply", kind, meta.get("namespace", ""), meta["name"]))
+        if kind in self.reject_kinds:
+            error = ClusterRejectedError(self.reject_kinds[kind])
+            error.status = 422  # type: ignore[attr-defined]
+            raise error
+        ns = meta.get("namespace", "")
+        if kind != "Namespace" and self.namespace_phase(ns) != "Active":
+            error = ClusterRejectedError(f"namespace {ns} not found or terminating")
+            error.status = 404 if self.namespace_phase(ns) is None else 403  # type: ignore[attr-defined]
+            raise error
+        obj = copy.deepcopy(manifest)
+        existing = self.objects.get((kind, ns, meta["name"]))
+        obj["status"] = existing.get("status", {}) if existing else {}
+        if kind == "Namespace":
+            obj["status"] = existing["status"] if existing else {"phase": "Active"}
+        self.objects[(kind, ns, meta["name"])] = obj
+        return obj
+
+    def create_if_absent(self, manifest: Manifest) -> bool:
+        self._check()
+        meta = manifest["metadata"]
+        key = (manifest["kind"], meta.get("namespace", ""), meta["name"])
+        self.calls.append(("create", *key))
+        if key in self.objects:
+            return False
+        self.objects[key] = copy.deepcopy(manifest)
+        return True
+
+    def delete(self, api_version: str, kind: str, name: str, *, namespace: str | None = None) -> bool:
+        self._check()
+        self.calls.append(("delete", kind, namespace or "", name))
+        if kind == "Namespace":
+            ns = self.objects.get(("Namespace", "", name))
+            if ns is None:
+                return False
+            ns["status"] = {"phase": "Terminating"}
+            return True
+        return self.objects.pop((kind, namespace or "", name), None) is not None
+
+    def get(self, api_version: str, kind: str, name: str, *, namespace: str | None = None) -> dict[str, Any] | None:
+        self._check()
+        return self.objects.get((kind, namespace or "", name))
+
+    def observe(self, namespace: str, check: Check) -> Observation:
+        self._check()
+        if check.kind == "Namespace":
+            if self.namespace_phase(namespace) != "Active":
+                return Observation(False, "NotCreated", "no namespace")
+            ready = "Namespace" in self.ready_kinds
+            return Observation(ready, "Active" if ready else "ServiceAccountPending", "namespace")
+        obj = self.objects.get((check.kind, namespace, check.name))
+        if obj is None:
+            return Observation(False, "NotCreated", f"{check.title}: not created yet.")
+        obj = copy.deepcopy(obj)
+        if check.kind == "Job" and self.job_failed:
+            obj["status"] = {"conditions": [{"type": "Failed", "status": "True", "message": "BackoffLimitExceeded"}]}
+        elif check.kind in self.ready_kinds:
+            obj["status"] = {"readyReplicas": 1, "availableReplicas": 1, "succeeded": 1}
+        return evaluate(check, obj)
+
+    def warning_events(self, namespace: str) -> list[WarningEvent]:
+        self._check()
+        return list(self.events.get(namespace, []))
+
+    def managed_namespaces(self) -> dict[str, str]:
+        self._check()
+        return {name: obj["status"]["phase"] for (kind, _, name), obj in self.objects.items() if kind == "Namespace"}
+
+    # -- test controls --------------------------------------------------------------------
+
+    def namespace_phase(self, name: str) -> str | None:
+        ns = self.objects.get(("Namespace", "", name))
+        return ns["status"]["phase"] if ns else None
+
+    def finish_termination(self) -> None:
+        """What the namespace controller does: remove terminating namespaces and contents."""
+        gone = {
+            name
+            for (kind, _, name), o in self.objects.items()
+            if kind == "Namespace" and o["status"]["phase"] == "Terminating"
+        }
+        self.objects = {
+            k: v for k, v in self.objects.items() if not (k[1] in gone or (k[0] == "Namespace" and k[2] in gone))
+        }
+
+    def make_all_ready(self) -> None:
+        self.ready_kinds = {"Namespace", "StatefulSet", "Deployment", "Job", "Ingress"}
