@@ -346,7 +346,7 @@ class Reconciler:
             lead = (
                 "The store setup failed"
                 if job_failed
-                else (f"Not ready after {self.settings.provisioning_timeout_seconds // 60} minutes")
+                else (f"Not ready after {_minutes_or_seconds(self.settings.provisioning_timeout_seconds)}")
             )
             changes.update(
                 status=StoreStatus.FAILED, health="erroring", message=f"{lead}. {cause}", next_attempt_at=None
@@ -443,3 +443,10 @@ class Reconciler:
                 )
         if result.audit_action:
             log.info("store %s: %s %s", store_id, result.audit_action, result.audit_detail)
+
+
+def _minutes_or_seconds(seconds: int) -> str:
+    if seconds % 60 == 0:
+        minutes = seconds // 60
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds} seconds"

@@ -85,6 +85,10 @@ class Settings:
         default="10Gi", metadata={"env": "STORE_QUOTA_STORAGE", "doc": "Per-store storage quota"}
     )
     quota_pods: int = field(default=10, metadata={"env": "STORE_QUOTA_PODS", "doc": "Per-store pod count quota"})
+    store_node_selector: str = field(
+        default="",
+        metadata={"env": "STORE_NODE_SELECTOR", "doc": "key=value[,key=value] nodes store pods must run on"},
+    )
     volume_size: str = field(default="2Gi", metadata={"env": "STORE_VOLUME_SIZE", "doc": "Size of each store volume"})
     wordpress_image: str = field(
         default="wordpress:6.8.3-php8.3-apache",
@@ -170,6 +174,11 @@ class Settings:
             raise SettingsError("STORE_URL_SCHEME must be http or https")
         if not self.domain or self.domain.startswith(".") or " " in self.domain:
             raise SettingsError(f"DOMAIN {self.domain!r} is not a DNS name")
+        _parse_pairs(self.store_node_selector)
+
+    @property
+    def node_selector(self) -> dict[str, str]:
+        return _parse_pairs(self.store_node_selector)
 
     @property
     def is_sqlite(self) -> bool:
@@ -177,6 +186,16 @@ class Settings:
 
     def store_url(self, name: str) -> str:
         return f"{self.url_scheme}://{name}.{self.domain}"
+
+
+def _parse_pairs(raw: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SettingsError(f"STORE_NODE_SELECTOR item {item!r} is not key=value")
+        pairs[key.strip()] = value.strip()
+    return pairs
 
 
 def _env_name(field_name: str) -> str:

@@ -69,6 +69,10 @@ def _pod_security(uid: int, *, unprivileged_ports: bool = False) -> dict[str, An
     return context
 
 
+def _placement(settings: Settings) -> dict[str, Any]:
+    return {"nodeSelector": settings.node_selector} if settings.node_selector else {}
+
+
 def _storage(settings: Settings) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
@@ -172,6 +176,7 @@ class WooCommerceEngine:
                     "metadata": {"labels": labels},
                     "spec": {
                         "automountServiceAccountToken": False,
+                        **_placement(settings),
                         "securityContext": _pod_security(MARIADB_UID),
                         "containers": [
                             {
@@ -249,6 +254,7 @@ class WooCommerceEngine:
                     "metadata": {"labels": store_labels(spec, component="web")},
                     "spec": {
                         "automountServiceAccountToken": False,
+                        **_placement(settings),
                         "securityContext": _pod_security(WWW_DATA_UID, unprivileged_ports=True),
                         "containers": [
                             {
@@ -324,6 +330,7 @@ class WooCommerceEngine:
                     "spec": {
                         "restartPolicy": "OnFailure",
                         "automountServiceAccountToken": False,
+                        **_placement(settings),
                         "securityContext": _pod_security(WWW_DATA_UID),
                         # The WordPress volume is ReadWriteOnce: run next to the web pod.
                         "affinity": {
