@@ -43,7 +43,24 @@ with tab_stores, user_errors():
             ]
         )
         st.dataframe(frame, hide_index=True, width="stretch")
-        st.bar_chart(frame["Status"].value_counts())
+        stores_only = [s for s, _ in rows]
+        chart1, chart2, chart3 = st.columns(3)
+        chart1.markdown("**Stores by status**")
+        chart1.bar_chart(pd.Series([s.status for s in stores_only]).value_counts())
+        chart2.markdown("**Time to ready (minutes)**")
+        minutes = [
+            (s.ready_at - s.provisioning_started_at).total_seconds() / 60
+            for s in stores_only
+            if s.ready_at and s.provisioning_started_at
+        ]
+        if minutes:
+            chart2.bar_chart(
+                pd.cut(pd.Series(minutes), bins=min(10, len(minutes))).value_counts().sort_index().rename(str)
+            )
+        else:
+            chart2.caption("No store has become ready yet.")
+        chart3.markdown("**Stores created per day**")
+        chart3.line_chart(pd.Series([s.created_at.date() for s in stores_only]).value_counts().sort_index())
 
 with tab_users:
     with user_errors():

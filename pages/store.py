@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from portal.context import get_platform, require_actor
@@ -67,6 +68,32 @@ if store.status not in (StoreStatus.DELETING, StoreStatus.DELETED):
         with user_errors():
             st.code(platform.stores.reveal_admin_password(actor, store.id), language=None)
             st.caption("Copy it with the button on the right. It is shown only on request.")
+
+if store.status != StoreStatus.DELETED:
+    with st.expander("Live details from the cluster: events, pods, quota"):
+        st.caption("Read from Kubernetes when you ask, not on every refresh.")
+        if st.button("Load details", key="load_insight"):
+            with user_errors():
+                st.session_state[f"insight:{store.id}"] = platform.stores.store_insight(actor, store.id)
+        insight = st.session_state.get(f"insight:{store.id}")
+        if insight is not None:
+            st.markdown("**Pods**")
+            if insight.pods:
+                st.dataframe(pd.DataFrame(insight.pods), hide_index=True, width="stretch")
+            else:
+                st.caption("No pods yet.")
+            st.markdown("**Resource use against the store's quota**")
+            if insight.quota:
+                st.dataframe(pd.DataFrame(insight.quota), hide_index=True, width="stretch")
+            st.markdown("**Recent events** (warnings first)")
+            if insight.events:
+                st.dataframe(
+                    pd.DataFrame(insight.events)[["type", "reason", "object", "message", "count", "last_seen"]],
+                    hide_index=True,
+                    width="stretch",
+                )
+            else:
+                st.caption("No events.")
 
 st.subheader("Actions")
 col_retry, col_delete = st.columns(2)

@@ -98,6 +98,15 @@ class WarningEvent:
 
 
 @dataclass
+class StoreInsight:
+    """Live detail for one store's page: events (warnings first), pods, quota use."""
+
+    events: list[dict[str, Any]]
+    pods: list[dict[str, Any]]
+    quota: list[dict[str, str]]
+
+
+@dataclass
 class RequestCounter:
     """Counts API requests by verb, for benchmarks and steady-state checks."""
 
@@ -260,10 +269,25 @@ class KubeCluster:
 
     def warning_events(self, namespace: str) -> list[WarningEvent]:
         items = self.list("v1", "Event", namespace=namespace, field_selector="type=Warning")
-        return [_event(item) for item in items]
+        return [WarningEvent(**_event(item)) for item in items]
 
-    def events(self, namespace: str) -> list[dict[str, Any]]:
-        return self.list("v1", "Event", namespace=namespace)
+    def insight(self, namespace: str) -> StoreInsight:
+        """What the store page shows beyond the DB: events, pods, quota use (3 requests)."""
+        events = sorted(
+            (
+                _event(item) | {"type": item.get("type", "Normal")}
+                for item in self.list("v1", "Event", namespace=namespace)
+            ),
+            key=lambda e: (e["type"] != "Warning", _negated_time(e["last_seen"])),
+        )
+        pods = [_pod_state(p) for p in self.list("v1", "Pod", namespace=namespace)]
+        quota_obj = self.get("v1", "ResourceQuota", "store-quota", namespace=namespace)
+        quota = []
+        if quota_obj:
+            hard = quota_obj.get("status", {}).get("hard", {})
+            used = quota_obj.get("status", {}).get("used", {})
+            quota = [{"resource": k, "used": used.get(k, "0"), "hard": v} for k, v in sorted(hard.items())]
+        return StoreInsight(events=events[:50], pods=pods, quota=quota)
 
     # -- transport ------------------------------------------------------------------------
 
@@ -310,16 +334,39 @@ def _short(error: BaseException) -> str:
     return text if len(text) < 160 else text[:157] + "..."
 
 
-def _event(item: dict[str, Any]) -> WarningEvent:
+def _negated_time(value: str) -> float:
+    moment = parse_time(value)
+    return -moment.timestamp() if moment else 0.0
+
+
+def _pod_state(pod: dict[str, Any]) -> dict[str, Any]:
+    status = pod.get("status") or {}
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    waiting = [
+        (cs.get("state") or {}).get("waiting", {}).get("reason", "")
+        for cs in status.get("containerStatuses") or []
+        if (cs.get("state") or {}).get("waiting")
+    ]
+    return {
+        "pod": pod["metadata"]["name"],
+        "phase": status.get("phase", "Pending"),
+        "ready": ready,
+        "restarts": sum(cs.get("restartCount", 0) for cs in status.get("containerStatuses") or []),
+        "waiting": ", ".join(filter(None, waiting)),
+        "node": (pod.get("spec") or {}).get("nodeName", ""),
+    }
+
+
+def _event(item: dict[str, Any]) -> dict[str, Any]:
     involved = item.get("involvedObject", {})
     last = item.get("lastTimestamp") or item.get("eventTime") or item.get("metadata", {}).get("creationTimestamp") or ""
-    return WarningEvent(
-        reason=item.get("reason", ""),
-        message=item.get("message", ""),
-        object=f"{involved.get('kind', '')}/{involved.get('name', '')}",
-        count=item.get("count") or 1,
-        last_seen=str(last),
-    )
+    return {
+        "reason": item.get("reason", ""),
+        "message": item.get("message", ""),
+        "object": f"{involved.get('kind', '')}/{involved.get('name', '')}",
+        "count": item.get("count") or 1,
+        "last_seen": str(last),
+    }
 
 
 def evaluate(check: Check, obj: dict[str, Any]) -> Observation:

@@ -16,33 +16,50 @@ from sqlalchemy.engine import Engine as DbEngine
 
 from provisioning.db import make_engine, migrate
 from provisioning.errors import ClusterUnavailableError
-from provisioning.kube import KubeCluster
+from provisioning.kube import KubeCluster, StoreInsight
 from provisioning.local_secrets import LocalSecrets
 from provisioning.reconciler import Reconciler
-from provisioning.service import SecretReader, StoreService
+from provisioning.service import ClusterReader, StoreService
 from provisioning.settings import Settings
 from provisioning.users import UserService
 
 log = logging.getLogger(__name__)
 
 
-class LazySecretReader:
-    """Connects to the cluster on first use, so the portal starts without one."""
+class LazyClusterReader:
+    """Connects to the cluster on first use, so the portal starts without one.
+
+    Serves the two on-demand reads of the store page (a button press, never a refresh):
+    the admin password and the store's live insight.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._cluster: KubeCluster | None = None
         self._lock = threading.Lock()
 
-    def read_secret_value(self, namespace: str, name: str, key: str) -> str:
+    def _connected(self) -> KubeCluster:
         with self._lock:
             if self._cluster is None:
                 self._cluster = KubeCluster.connect(self.settings)
+            return self._cluster
+
+    def _reset(self) -> None:
+        with self._lock:
+            self._cluster = None
+
+    def read_secret_value(self, namespace: str, name: str, key: str) -> str:
         try:
-            return self._cluster.read_secret_value(namespace, name, key)
+            return self._connected().read_secret_value(namespace, name, key)
         except ClusterUnavailableError:
-            with self._lock:
-                self._cluster = None
+            self._reset()
+            raise
+
+    def insight(self, namespace: str) -> StoreInsight:
+        try:
+            return self._connected().insight(namespace)
+        except ClusterUnavailableError:
+            self._reset()
             raise
 
 
@@ -57,14 +74,14 @@ class Platform:
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
-    def build(cls, settings: Settings | None = None, *, secrets: SecretReader | None = None) -> Platform:
+    def build(cls, settings: Settings | None = None, *, secrets: ClusterReader | None = None) -> Platform:
         settings = settings or Settings.from_env()
         db = make_engine(settings.database_url)
         migrate(db)
         platform = cls(
             settings=settings,
             db=db,
-            stores=StoreService(db, settings, secrets=secrets or LazySecretReader(settings)),
+            stores=StoreService(db, settings, secrets=secrets or LazyClusterReader(settings)),
             users=UserService(db, settings),
         )
         platform.admin_password_location = platform.users.ensure_first_admin(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine as DbEngine
@@ -32,13 +32,22 @@ from provisioning.models import LIVE, AuditEvent, ClusterStatus, Store, StoreSta
 from provisioning.names import namespace_for, validate_store_name
 from provisioning.settings import Settings
 
+if TYPE_CHECKING:
+    from provisioning.kube import StoreInsight
+
 log = logging.getLogger(__name__)
 
 
 class SecretReader(Protocol):
-    """The one cluster read the service needs (revealing a store's admin password)."""
+    """The cluster read behind revealing a store's admin password."""
 
     def read_secret_value(self, namespace: str, name: str, key: str) -> str: ...
+
+
+class ClusterReader(SecretReader, Protocol):
+    """On-demand reads for the store page (never on a list refresh)."""
+
+    def insight(self, namespace: str) -> StoreInsight: ...
 
 
 @dataclass(frozen=True)
@@ -193,6 +202,16 @@ class StoreService:
                 session, actor=actor.username, action="store.reveal_password", store_id=store.id, store_name=store.name
             )
         return value
+
+    def store_insight(self, actor: Actor, store_id: str) -> StoreInsight:
+        """Events (warnings first), pods and quota use of the store's namespace."""
+        store = self.get_store(actor, store_id)
+        if store.status == StoreStatus.DELETED:
+            raise InvalidStateError(f"Store {store.name!r} is deleted; nothing is left in the cluster.")
+        reader = self.secrets
+        if reader is None or not hasattr(reader, "insight"):
+            raise InvalidStateError("The cluster is not connected; try again in a moment.")
+        return reader.insight(store.namespace)
 
     def audit_log(
         self, actor: Actor, *, search: str = "", store_id: str | None = None, limit: int = 200
