@@ -10,6 +10,8 @@ from portal.display import status_text
 from portal.feedback import user_errors
 from provisioning.models import Role, StoreStatus
 
+SHOWN = 500
+
 actor = require_actor()
 platform = get_platform()
 if not actor.is_admin:
@@ -20,47 +22,42 @@ st.title("Admin")
 tab_stores, tab_users, tab_audit = st.tabs(["Stores", "Users", "Audit log"])
 
 with tab_stores, user_errors():
+    stats = platform.stores.store_stats(actor)
+    chart1, chart2, chart3 = st.columns(3)
+    chart1.markdown(f"**Stores by status** ({stats.total} in all)")
+    chart1.bar_chart(pd.Series(stats.by_status, name="stores"))
+    chart2.markdown("**Time to ready (minutes)**")
+    if stats.seconds_to_ready:
+        minutes = pd.Series(stats.seconds_to_ready) / 60
+        buckets = pd.cut(minutes, bins=min(10, max(1, len(minutes)))).value_counts().sort_index()
+        chart2.bar_chart(pd.Series(buckets.to_numpy(), index=[f"{i.left:.1f}-{i.right:.1f}" for i in buckets.index]))
+    else:
+        chart2.caption("No store has become ready yet.")
+    chart3.markdown("**Stores created per day**")
+    chart3.line_chart(pd.Series(stats.created_per_day, name="stores"))
+
     c1, c2, c3 = st.columns(3)
     owner = c1.text_input("Owner", key="filter_owner").strip() or None
     status = c2.selectbox("Status", [None, *[s.value for s in StoreStatus]], key="filter_status")
     engine = c3.selectbox("Engine", [None, *platform.stores.engines()], key="filter_engine")
-    rows = platform.stores.list_all_stores(actor, owner=owner, status=status, engine=engine, limit=5000)
+    rows, total = platform.stores.list_all_stores(actor, owner=owner, status=status, engine=engine, limit=SHOWN)
     if not rows:
         st.info("No stores match.")
     else:
+        if total > len(rows):
+            st.caption(f"Showing the newest {len(rows)} of {total} matching stores; filter to narrow down.")
         frame = pd.DataFrame(
-            [
-                {
-                    "Store": s.name,
-                    "Owner": username,
-                    "Status": status_text(s),
-                    "Engine": s.engine,
-                    "Message": s.message,
-                    "Created": s.created_at,
-                    "Namespace": s.namespace,
-                }
-                for s, username in rows
-            ]
+            {
+                "Store": [r.name for r in rows],
+                "Owner": [r.owner for r in rows],
+                "Status": [status_text(r) for r in rows],
+                "Engine": [r.engine for r in rows],
+                "Message": [r.message for r in rows],
+                "Created": [r.created_at for r in rows],
+                "Namespace": [r.namespace for r in rows],
+            }
         )
         st.dataframe(frame, hide_index=True, width="stretch")
-        stores_only = [s for s, _ in rows]
-        chart1, chart2, chart3 = st.columns(3)
-        chart1.markdown("**Stores by status**")
-        chart1.bar_chart(pd.Series([s.status for s in stores_only]).value_counts())
-        chart2.markdown("**Time to ready (minutes)**")
-        minutes = [
-            (s.ready_at - s.provisioning_started_at).total_seconds() / 60
-            for s in stores_only
-            if s.ready_at and s.provisioning_started_at
-        ]
-        if minutes:
-            chart2.bar_chart(
-                pd.cut(pd.Series(minutes), bins=min(10, len(minutes))).value_counts().sort_index().rename(str)
-            )
-        else:
-            chart2.caption("No store has become ready yet.")
-        chart3.markdown("**Stores created per day**")
-        chart3.line_chart(pd.Series([s.created_at.date() for s in stores_only]).value_counts().sort_index())
 
 with tab_users:
     with user_errors():

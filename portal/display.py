@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from provisioning.models import IN_FLIGHT, Store, StoreStatus, utcnow
+from provisioning.models import IN_FLIGHT, StoreStatus, utcnow
+
+
+class StoreLike(Protocol):
+    """A Store row or a summary row (provisioning.service.SUMMARY_COLUMNS)."""
+
+    status: str
+    health: str
+    created_at: datetime
+    provisioning_started_at: datetime | None
+    ready_at: datetime | None
+    deleting_started_at: datetime | None
+
 
 STATUS_LABEL = {
     StoreStatus.REQUESTED: ("Queued", "gray", "⏳"),
@@ -17,14 +30,14 @@ STATUS_LABEL = {
 }
 
 
-def status_text(store: Store) -> str:
+def status_text(store: StoreLike) -> str:
     label, _, icon = STATUS_LABEL.get(StoreStatus(store.status), (store.status, "gray", ""))
     if store.status in (StoreStatus.PROVISIONING, StoreStatus.DELETING) and store.health == "erroring":
         return f"⚠️ {label} (having trouble)"
     return f"{icon} {label}"
 
 
-def status_badge(store: Store) -> str:
+def status_badge(store: StoreLike) -> str:
     """Streamlit markdown badge, e.g. ':green-badge[Ready]'."""
     label, color, _ = STATUS_LABEL.get(StoreStatus(store.status), (store.status, "gray", ""))
     if store.health == "erroring" and store.status in IN_FLIGHT:
@@ -56,7 +69,7 @@ def duration(seconds: float) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
-def elapsed(store: Store, *, now: datetime | None = None) -> str:
+def elapsed(store: StoreLike, *, now: datetime | None = None) -> str:
     """Time spent in the current phase: provisioning, deleting, or total to ready."""
     now = now or utcnow()
     if store.status == StoreStatus.READY and store.ready_at:
@@ -71,7 +84,7 @@ def elapsed(store: Store, *, now: datetime | None = None) -> str:
     return ""
 
 
-def step_icon(condition: dict[str, Any], store: Store) -> str:
+def step_icon(condition: dict[str, Any], store: StoreLike) -> str:
     if condition.get("status") == "True":
         return "✅"
     if store.status == StoreStatus.FAILED:
@@ -81,5 +94,5 @@ def step_icon(condition: dict[str, Any], store: Store) -> str:
     return "⏳" if condition.get("reason") in ("Pending", "NotCreated") else "🔄"
 
 
-def any_in_flight(stores: list[Store]) -> bool:
+def any_in_flight(stores: Sequence[StoreLike]) -> bool:
     return any(s.status in IN_FLIGHT for s in stores)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine as DbEngine
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -48,6 +49,34 @@ class ClusterReader(SecretReader, Protocol):
     """On-demand reads for the store page (never on a list refresh)."""
 
     def insight(self, namespace: str) -> StoreInsight: ...
+
+
+# What list pages show: loading these columns (not whole ORM objects, not the conditions
+# JSON) keeps a list of thousands of stores to a few milliseconds per thousand rows.
+SUMMARY_COLUMNS = (
+    Store.id,
+    Store.name,
+    Store.engine,
+    Store.namespace,
+    Store.status,
+    Store.health,
+    Store.message,
+    Store.url,
+    Store.created_at,
+    Store.provisioning_started_at,
+    Store.ready_at,
+    Store.deleting_started_at,
+)
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """Aggregates for the admin charts, computed in SQL over every store."""
+
+    by_status: dict[str, int]
+    created_per_day: dict[str, int]
+    seconds_to_ready: list[float]
+    total: int
 
 
 @dataclass(frozen=True)
@@ -147,10 +176,10 @@ class StoreService:
         with Session(self.db) as session:
             return self._visible_store(session, actor, store_id)
 
-    def list_stores(self, actor: Actor, *, include_deleted: bool = False) -> list[Store]:
-        """The acting user's own stores, newest first."""
+    def list_stores(self, actor: Actor, *, include_deleted: bool = False) -> list[Row[Any]]:
+        """The acting user's own stores (SUMMARY_COLUMNS), newest first."""
         with Session(self.db) as session:
-            query = select(Store).where(Store.owner_id == actor.id)
+            query = select(*SUMMARY_COLUMNS).where(Store.owner_id == actor.id)
             if not include_deleted:
                 query = query.where(Store.status != StoreStatus.DELETED)
             return list(session.exec(query.order_by(col(Store.created_at).desc())).all())
@@ -162,22 +191,50 @@ class StoreService:
         owner: str | None = None,
         status: str | None = None,
         engine: str | None = None,
-        limit: int | None = None,
-    ) -> list[tuple[Store, str]]:
-        """Every store with its owner's username (admin only), filtered in SQL."""
+        limit: int | None = 1000,
+    ) -> tuple[list[Row[Any]], int]:
+        """Stores of every user with `owner` (username) column, newest first, and the match count.
+
+        Admin only. Filters run in SQL; at most `limit` rows come back, with the total
+        so the page can say how many more a filter would reveal.
+        """
         self._require_admin(actor)
         with Session(self.db) as session:
-            query = select(Store, User.username).join(User, col(User.id) == Store.owner_id)
+            conditions = []
             if owner:
-                query = query.where(User.username == owner)
+                conditions.append(User.username == owner)
             if status:
-                query = query.where(Store.status == status)
+                conditions.append(Store.status == status)
             if engine:
-                query = query.where(Store.engine == engine)
-            query = query.order_by(col(Store.created_at).desc())
+                conditions.append(Store.engine == engine)
+            query = (
+                select(*SUMMARY_COLUMNS, col(User.username).label("owner"))
+                .join(User, col(User.id) == Store.owner_id)
+                .where(*conditions)
+                .order_by(col(Store.created_at).desc())
+            )
             if limit:
                 query = query.limit(limit)
-            return [(store, username) for store, username in session.exec(query).all()]
+            rows = list(session.exec(query).all())
+            total = session.exec(
+                select(func.count()).select_from(Store).join(User, col(User.id) == Store.owner_id).where(*conditions)
+            ).one()
+            return rows, total
+
+    def store_stats(self, actor: Actor) -> StoreStats:
+        """Counts by status, stores created per day, and time-to-ready of every store."""
+        self._require_admin(actor)
+        with Session(self.db) as session:
+            by_status = dict(session.exec(select(Store.status, func.count()).group_by(Store.status)).all())
+            day = func.date(Store.created_at)
+            per_day = {str(d): n for d, n in session.exec(select(day, func.count()).group_by(day).order_by(day)).all()}
+            durations = session.exec(
+                select(Store.provisioning_started_at, Store.ready_at).where(
+                    col(Store.ready_at).is_not(None), col(Store.provisioning_started_at).is_not(None)
+                )
+            ).all()
+        seconds = [(ready - started).total_seconds() for started, ready in durations]
+        return StoreStats(by_status, per_day, seconds, sum(by_status.values()))
 
     def usage(self, actor: Actor) -> Usage:
         with Session(self.db) as session:
