@@ -281,6 +281,7 @@ class StoreService:
                 query = query.where(AuditEvent.store_id == store_id)
             elif not actor.is_admin:
                 raise PermissionDeniedError("Only administrators can read the audit log.")
+            search = search.replace("\x00", "").strip()
             if search:
                 pattern = f"%{search}%"
                 query = query.where(
@@ -315,7 +316,8 @@ class StoreService:
         return user
 
     def _visible_store(self, session: Session, actor: Actor, store_id: str) -> Store:
-        store = session.get(Store, store_id) if isinstance(store_id, str) else None
+        valid = isinstance(store_id, str) and len(store_id) == 32 and all(c in "0123456789abcdef" for c in store_id)
+        store = session.get(Store, store_id) if valid else None
         if store is None or (store.owner_id != actor.id and not actor.is_admin):
             raise NotFoundError("That store does not exist or is not yours.")
         return store

@@ -151,7 +151,7 @@ class Settings:
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(f.metadata["env"])
-            if raw is None or (raw == "" and f.type != "str"):
+            if not raw:  # unset and empty both mean "use the default"
                 continue
             values[f.name] = _parse(f.metadata["env"], f.type, raw)
         values.update(overrides)
