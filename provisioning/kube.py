@@ -34,6 +34,7 @@ REQUEST_TIMEOUT = (5, 30)
 RESOURCES: dict[tuple[str, str], tuple[str, bool]] = {
     ("v1", "Namespace"): ("namespaces", False),
     ("v1", "Node"): ("nodes", False),
+    ("v1", "PersistentVolume"): ("persistentvolumes", False),
     ("v1", "ResourceQuota"): ("resourcequotas", True),
     ("v1", "LimitRange"): ("limitranges", True),
     ("v1", "Secret"): ("secrets", True),
