@@ -29,12 +29,12 @@ def main() -> None:
         st.navigation([st.Page(lambda: None, title="Sign in", url_path="login")], position="hidden")
         return
     pages = [
-        st.Page("pages/my_stores.py", title="My stores", icon="🏪", url_path="stores", default=True),
-        st.Page("pages/new_store.py", title="New store", icon="➕", url_path="new"),
-        st.Page("pages/store.py", title="Store", icon="🔎", url_path="store"),
+        st.Page("pages/my_stores.py", title="My stores", icon=":material/storefront:", url_path="stores", default=True),
+        st.Page("pages/new_store.py", title="New store", icon=":material/add_business:", url_path="new"),
+        st.Page("pages/store.py", title="Store", icon=":material/info:", url_path="store"),
     ]
     if actor.is_admin:
-        pages.append(st.Page("pages/admin.py", title="Admin", icon="🛡️", url_path="admin"))
+        pages.append(st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:", url_path="admin"))
     page = st.navigation(pages)
     with st.sidebar:
         st.write(f"Signed in as **{actor.username}**" + (" (admin)" if actor.is_admin else ""))

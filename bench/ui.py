@@ -23,7 +23,12 @@ from provisioning.platform import Platform
 from provisioning.settings import Settings
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-STATUSES = [StoreStatus.READY] * 6 + [StoreStatus.PROVISIONING, StoreStatus.FAILED, StoreStatus.REQUESTED, StoreStatus.DELETED]
+STATUSES = [StoreStatus.READY] * 6 + [
+    StoreStatus.PROVISIONING,
+    StoreStatus.FAILED,
+    StoreStatus.REQUESTED,
+    StoreStatus.DELETED,
+]
 
 
 def seed(platform: Platform, owner_id: int, count: int, *, prefix: str) -> None:
@@ -42,7 +47,9 @@ def seed(platform: Platform, owner_id: int, count: int, *, prefix: str) -> None:
                 "owner_id": owner_id,
                 "namespace": f"store-{prefix}{i}-{store_id[:8]}",
                 "status": status,
-                "message": "Ready: open http://example" if status == StoreStatus.READY else "Working: Database: 0/1 ready.",
+                "message": "Ready: open http://example"
+                if status == StoreStatus.READY
+                else "Working: Database: 0/1 ready.",
                 "health": "working",
                 "conditions": [],
                 "url": f"http://{prefix}{i}.stores.localhost",

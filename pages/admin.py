@@ -12,6 +12,11 @@ from provisioning.models import Role, StoreStatus
 
 SHOWN = 500
 
+
+def _all(value: str | None) -> str:
+    return "All" if value is None else value
+
+
 actor = require_actor()
 platform = get_platform()
 if not actor.is_admin:
@@ -26,20 +31,22 @@ with tab_stores, user_errors():
     chart1, chart2, chart3 = st.columns(3)
     chart1.markdown(f"**Stores by status** ({stats.total} in all)")
     chart1.bar_chart(pd.Series(stats.by_status, name="stores"))
-    chart2.markdown("**Time to ready (minutes)**")
     if stats.seconds_to_ready:
-        minutes = pd.Series(stats.seconds_to_ready) / 60
-        buckets = pd.cut(minutes, bins=min(10, max(1, len(minutes)))).value_counts().sort_index()
-        chart2.bar_chart(pd.Series(buckets.to_numpy(), index=[f"{i.left:.1f}-{i.right:.1f}" for i in buckets.index]))
+        durations = pd.Series(stats.seconds_to_ready)
+        unit, scale = ("minutes", 60) if durations.max() >= 300 else ("seconds", 1)
+        chart2.markdown(f"**Time to ready ({unit})**")
+        buckets = pd.cut(durations / scale, bins=min(10, max(1, len(durations)))).value_counts().sort_index()
+        chart2.bar_chart(pd.Series(buckets.to_numpy(), index=[f"{i.left:.0f}-{i.right:.0f}" for i in buckets.index]))
     else:
+        chart2.markdown("**Time to ready**")
         chart2.caption("No store has become ready yet.")
     chart3.markdown("**Stores created per day**")
-    chart3.line_chart(pd.Series(stats.created_per_day, name="stores"))
+    chart3.bar_chart(pd.Series(stats.created_per_day, name="stores"))
 
     c1, c2, c3 = st.columns(3)
     owner = c1.text_input("Owner", key="filter_owner").strip() or None
-    status = c2.selectbox("Status", [None, *[s.value for s in StoreStatus]], key="filter_status")
-    engine = c3.selectbox("Engine", [None, *platform.stores.engines()], key="filter_engine")
+    status = c2.selectbox("Status", [None, *[s.value for s in StoreStatus]], key="filter_status", format_func=_all)
+    engine = c3.selectbox("Engine", [None, *platform.stores.engines()], key="filter_engine", format_func=_all)
     rows, total = platform.stores.list_all_stores(actor, owner=owner, status=status, engine=engine, limit=SHOWN)
     if not rows:
         st.info("No stores match.")

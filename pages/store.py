@@ -64,10 +64,16 @@ st.markdown(f"Namespace `{store.namespace}` · created {relative_time(store.crea
 if store.status not in (StoreStatus.DELETING, StoreStatus.DELETED):
     st.subheader("Admin sign-in")
     st.markdown(f"User: `{store.admin_user}`")
+    revealed_key = f"revealed:{store.id}"
     if st.button("Reveal admin password", key="reveal"):
         with user_errors():
-            st.code(platform.stores.reveal_admin_password(actor, store.id), language=None)
-            st.caption("Copy it with the button on the right. It is shown only on request.")
+            st.session_state[revealed_key] = platform.stores.reveal_admin_password(actor, store.id)
+    if st.session_state.get(revealed_key):
+        st.code(st.session_state[revealed_key], language=None)
+        st.caption("Copy it with the button on the right of the box.")
+        if st.button("Hide password", key="hide_password"):
+            st.session_state.pop(revealed_key, None)
+            st.rerun()
 
 if store.status != StoreStatus.DELETED:
     with st.expander("Live details from the cluster: events, pods, quota"):

@@ -8,6 +8,7 @@ session's memory and is lost on reload.
 from __future__ import annotations
 
 import logging
+import time
 
 import streamlit as st
 import streamlit_authenticator as stauth
@@ -18,6 +19,7 @@ from provisioning.platform import Platform
 
 log = logging.getLogger(__name__)
 COOKIE_NAME = "store_platform_auth"
+COOKIE_COMPONENT_SECONDS = 1.0
 AUTH_KEYS = ("actor", "name", "username", "authentication_status", "email", "roles", "logout")
 
 
@@ -44,25 +46,30 @@ def sign_in(platform: Platform) -> None:
         return
     authenticator = _authenticator(platform)
     credentials = authenticator.authentication_controller.authentication_model.credentials
-    st.title("Store Platform")
-    st.caption("Order a WooCommerce store and get it running in its own Kubernetes namespace.")
-    authenticator.login(
-        location="main",
-        key="login",
-        fields={"Form name": "Sign in", "Username": "Username", "Password": "Password", "Login": "Sign in"},
-    )
+    login_area = st.empty()
+    with login_area.container():
+        st.title("Store Platform")
+        st.caption("Order a WooCommerce store and get it running in its own Kubernetes namespace.")
+        authenticator.login(
+            location="main",
+            key="login",
+            fields={"Form name": "Sign in", "Username": "Username", "Password": "Password", "Login": "Sign in"},
+        )
     status = st.session_state.get("authentication_status")
     if status:
         username = st.session_state.get("username") or ""
         try:
             platform.users.check_lockout(username)
             st.session_state["actor"] = platform.users.get_actor(username)
-            st.rerun()
         except AuthenticationError as error:
             authenticator.authentication_controller.logout()
             authenticator.cookie_controller.delete_cookie()
             st.session_state["actor"] = None
             st.error(str(error))
+            return
+        if st.context.cookies.get(COOKIE_NAME) is None:
+            _let_cookie_component_run()
+        login_area.empty()
     elif status is False:
         failed = [u for u, d in credentials["usernames"].items() if d.get("failed_login_attempts")]
         message = "Username or password is incorrect."
@@ -71,10 +78,18 @@ def sign_in(platform: Platform) -> None:
         st.error(message)
 
 
+def _let_cookie_component_run() -> None:
+    """The authenticator sets and deletes its cookie from a browser component; give the
+    browser a moment to mount it before the element is cleared or the script reruns, or
+    the cookie is never written and a reload signs the user out (or back in)."""
+    time.sleep(COOKIE_COMPONENT_SECONDS)
+
+
 def sign_out(platform: Platform) -> None:
     try:
         authenticator = _authenticator(platform)
         authenticator.cookie_controller.delete_cookie()
+        _let_cookie_component_run()
     except Exception:  # the cookie component may be unavailable; the session is cleared anyway
         log.debug("cookie deletion failed", exc_info=True)
     for key in AUTH_KEYS:

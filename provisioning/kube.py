@@ -142,10 +142,12 @@ class KubeCluster:
                 configuration = client.Configuration()
                 config.load_incluster_config(client_configuration=configuration)
                 return cls(client.ApiClient(configuration), context="in-cluster")
+            # Read KUBECONFIG now: the client library reads it once, at import time.
+            config_file = os.environ.get("KUBECONFIG") or None
             if not context:
-                _, active = config.list_kube_config_contexts()
+                _, active = config.list_kube_config_contexts(config_file=config_file)
                 context = active["name"]
-            return cls(config.new_client_from_config(context=context), context=context)
+            return cls(config.new_client_from_config(config_file=config_file, context=context), context=context)
         except Exception as error:  # kubeconfig missing, malformed, unknown context...
             where = f"context {context!r}" if context else "the current kubeconfig context"
             raise ClusterUnavailableError(f"Cannot load {where}: {error}") from error

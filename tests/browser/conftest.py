@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes.config import new_client_from_config
 
+from provisioning.kube import KubeCluster
 from provisioning.models import Role
 from provisioning.platform import Platform
 from provisioning.settings import Settings
@@ -72,7 +74,8 @@ def portal(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "RUN_RECONCILER": "true",
     }
     settings = Settings.from_env(env)
-    platform = Platform.build(settings)
+    cluster = KubeCluster(new_client_from_config(config_file=str(control_plane.kubeconfig)), context="test")
+    platform = Platform.build(settings, secrets=cluster)
     admin = platform.users.get_actor("admin")
     for name in ("alice", "bob"):
         platform.users.create_user(admin, name, PASSWORDS[name], role=Role.USER)

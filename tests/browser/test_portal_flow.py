@@ -15,6 +15,8 @@ import uuid
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import expect
 
 from tests.browser.conftest import PASSWORDS, ROOT, SCREENSHOTS, Portal
 
@@ -25,14 +27,18 @@ IDLE = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-
 
 def idle(page: Any) -> None:
     """Streamlit is connected and no script run is in progress."""
+    page.wait_for_timeout(200)
     page.wait_for_selector(IDLE, timeout=30_000)
-    page.wait_for_timeout(300)
+    page.wait_for_function(
+        '() => !document.querySelector(\'[data-stale="true"], [data-testid="stSkeleton"]\')', timeout=30_000
+    )
 
 
 def shot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    # Generated passwords stay out of the screenshots committed to docs/.
+    page.screenshot(path=str(path), full_page=True, mask=[page.locator('[data-testid="stCode"]')])
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         target = ROOT / "docs" / "screenshots"
         target.mkdir(parents=True, exist_ok=True)
@@ -40,16 +46,29 @@ def shot(page: Any, name: str) -> None:
 
 
 def sign_in(browser: Any, portal: Portal, username: str) -> Any:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1400, "height": 1500})
     page = context.new_page()
     page.goto(portal.url)
     idle(page)
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORDS[username])
+    page.get_by_role("textbox", name="Username").fill(username)
+    page.get_by_role("textbox", name="Password").fill(PASSWORDS[username])
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("heading", name="My stores").wait_for(timeout=30_000)
     idle(page)
     return page
+
+
+def expand(page: Any, title: str, *, reveals: Any) -> None:
+    """Open an expander until `reveals` is visible (a click during a rerun can be lost)."""
+    for _ in range(5):
+        idle(page)
+        page.locator('[data-testid="stExpander"] summary', has_text=title).last.click()
+        try:
+            reveals.wait_for(state="visible", timeout=3_000)
+            return
+        except PlaywrightTimeoutError:
+            continue
+    raise AssertionError(f"expander {title!r} did not open")
 
 
 def go(page: Any, link: str) -> None:
@@ -60,79 +79,80 @@ def go(page: Any, link: str) -> None:
 def test_order_watch_open_reveal_isolate_delete(chromium: Any, portal: Portal) -> None:
     name = f"shop-{uuid.uuid4().hex[:5]}"
 
-    anonymous = chromium.new_context().new_page()
+    anonymous = chromium.new_context(viewport={"width": 1400, "height": 900}).new_page()
     anonymous.goto(portal.url)
     idle(anonymous)
-    assert anonymous.get_by_label("Username").is_visible()
+    expect(anonymous.get_by_role("textbox", name="Username")).to_be_visible()
     assert anonymous.get_by_role("heading", name="My stores").count() == 0
     shot(anonymous, "01-sign-in")
 
     alice = sign_in(chromium, portal, "alice")
-    assert alice.get_by_text("You have no stores yet").is_visible()
+    expect(alice.get_by_text("You have no stores yet")).to_be_visible()
     shot(alice, "02-my-stores-empty")
 
     go(alice, "New store")
-    name_box = alice.get_by_label("Store name")
+    name_box = alice.get_by_role("textbox", name="Store name")
     name_box.fill("Bad_Name")
     name_box.press("Enter")
     idle(alice)
-    assert alice.get_by_text("Use lowercase letters only").is_visible()
+    expect(alice.get_by_text("Use lowercase letters only")).to_be_visible()
     shot(alice, "03-new-store-bad-name")
     name_box.fill(name)
     name_box.press("Enter")
     idle(alice)
-    assert alice.get_by_text(f"{name}.stores.localhost").first.is_visible()
+    expect(alice.get_by_text(f"{name}.stores.localhost").first).to_be_visible()
     alice.get_by_role("button", name="Create store").click()
     alice.get_by_role("heading", name=f"Store {name}").wait_for(timeout=30_000)
     shot(alice, "04-store-provisioning")
 
     # No reload from here: the page's fragment refreshes the status in place.
-    alice.get_by_text(re.compile(r"^Ready: open ")).wait_for(timeout=180_000)
+    alice.get_by_text(re.compile(r"Ready: open http")).wait_for(timeout=180_000)
     idle(alice)
-    assert alice.get_by_role("link", name=re.compile(rf"{name}\.stores\.localhost/wp-admin")).count() == 1
+    assert alice.get_by_role("link", name=re.compile(rf"{name}\.stores\.localhost\/wp-admin")).count() == 1
     alice.get_by_role("button", name="Reveal admin password").click()
     idle(alice)
     password = alice.locator('[data-testid="stCode"]').inner_text().strip()
     assert re.fullmatch(r"[A-Za-z0-9]{20}", password), password
     store = next(s for s in portal.platform.stores.list_stores(portal.platform.users.get_actor("alice")))
     assert password == portal.platform.stores.reveal_admin_password(portal.platform.users.get_actor("alice"), store.id)
-    alice.get_by_text("Live details from the cluster").click()
-    alice.get_by_role("button", name="Load details").click()
+    load = alice.get_by_role("button", name="Load details")
+    expand(alice, "Live details from the cluster", reveals=load)
+    load.click()
     idle(alice)
     shot(alice, "05-store-ready")
 
     go(alice, "My stores")
-    assert alice.get_by_text("1 of 10 stores used").is_visible()
+    expect(alice.get_by_text("1 of 10 stores used")).to_be_visible()
     shot(alice, "06-my-stores")
 
     bob = sign_in(chromium, portal, "bob")
-    assert bob.get_by_text("You have no stores yet").is_visible()
+    expect(bob.get_by_text("You have no stores yet")).to_be_visible()
     assert bob.get_by_text(name).count() == 0
     bob.goto(f"{portal.url}/store?id={store.id}")
     idle(bob)
-    assert bob.get_by_text("does not exist or is not yours").is_visible()
+    expect(bob.get_by_text("does not exist or is not yours")).to_be_visible()
     assert bob.get_by_text(name).count() == 0
 
     admin = sign_in(chromium, portal, "admin")
     go(admin, "Admin")
-    assert admin.get_by_role("heading", name="Admin").is_visible()
+    expect(admin.get_by_role("heading", name="Admin")).to_be_visible()
     shot(admin, "07-admin")
 
     alice.goto(f"{portal.url}/store?id={store.id}")
     idle(alice)
-    alice.get_by_text("Delete this store").click()
-    confirm = alice.get_by_label(f"Type {name} to confirm")
+    confirm = alice.get_by_role("textbox", name=f"Type {name} to confirm")
+    expand(alice, "Delete this store", reveals=confirm)
     confirm.fill(name)
     confirm.press("Enter")
     idle(alice)
     alice.get_by_role("button", name="Delete store").click()
-    alice.get_by_text(re.compile(r"^Deleted; nothing is left")).wait_for(timeout=180_000)
+    alice.get_by_text(re.compile(r"Deleted; nothing is left")).wait_for(timeout=180_000)
     shot(alice, "08-store-deleted")
     go(alice, "My stores")
-    assert alice.get_by_text("You have no stores yet").is_visible()
+    expect(alice.get_by_text("You have no stores yet")).to_be_visible()
 
     alice.get_by_role("button", name="Sign out").click()
     idle(alice)
     alice.reload()
     idle(alice)
-    assert alice.get_by_label("Username").is_visible(), "signing out must not leave a cookie that signs back in"
+    expect(alice.get_by_role("textbox", name="Username")).to_be_visible()
