@@ -42,7 +42,7 @@ COPY .streamlit/ ./.streamlit/
 COPY provisioning/ ./provisioning/
 COPY portal/ ./portal/
 COPY pages/ ./pages/
-COPY app.py ./
+COPY app.py asgi.py ./
 COPY docker/healthcheck.py ./docker/healthcheck.py
 RUN python -m compileall -q /app
 
@@ -55,4 +55,4 @@ EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "/app/docker/healthcheck.py"]
 
-CMD ["streamlit", "run", "app.py", "--server.port=8501", "--server.address=0.0.0.0"]
+CMD ["streamlit", "run", "asgi.py", "--server.port=8501", "--server.address=0.0.0.0"]

@@ -17,7 +17,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 ## Start the portal on SQLite against the current kubeconfig context.
 run: venv
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+	$(VENV)/bin/streamlit run asgi.py --server.port $(PORT)
 
 ## Set up everything (venv, PostgreSQL, Chromium, the Kubernetes control plane) and run every test.
 test: venv control-plane

@@ -6,6 +6,7 @@ objects the portal does.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -119,3 +120,36 @@ class Platform:
         self.stop_event.set()
         if self.reconciler_thread is not None:
             self.reconciler_thread.join(timeout=30)
+
+
+_SHARED: dict[str, Platform] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_platform() -> Platform:
+    """The process's Platform for the current environment, built once (portal pages, API).
+
+    Keyed by the environment so tests that point at different databases stay apart; the
+    reconciler thread starts with it when RUN_RECONCILER is on, so the API alone (no
+    browser session yet) provisions stores too.
+    """
+    from provisioning.logging_setup import configure_logging
+
+    joined = "|".join(f"{k}={os.environ[k]}" for k in sorted(os.environ) if not k.startswith("STREAMLIT"))
+    key = hashlib.sha256(joined.encode()).hexdigest()
+    with _SHARED_LOCK:
+        platform = _SHARED.get(key)
+        if platform is None:
+            configure_logging()
+            settings = Settings.from_env()
+            platform = Platform.build(settings)
+            if platform.admin_password_location:
+                print(
+                    f"First admin {settings.admin_username!r} created; its password is in "
+                    f"{platform.admin_password_location}",
+                    flush=True,
+                )
+            if settings.run_reconciler:
+                platform.start_reconciler_thread()
+            _SHARED[key] = platform
+        return platform

@@ -1,4 +1,4 @@
-"""The real portal (`streamlit run app.py`) on a free port, and Debian's Chromium via Playwright.
+"""The real portal (`streamlit run asgi.py`: pages + REST API) on a free port, and Debian's Chromium.
 
 The portal runs as a subprocess exactly as `make run` starts it, with its reconciler
 thread talking to the session's real control plane.
@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +20,8 @@ from provisioning.kube import KubeCluster
 from provisioning.models import Role
 from provisioning.platform import Platform
 from provisioning.settings import Settings
+from tests.servers import ROOT, run_portal
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 PASSWORDS = {"admin": "admin-password-123", "alice": "alice-password-1", "bob": "bob-password-12"}
@@ -37,26 +32,6 @@ class Portal:
     url: str
     platform: Platform
     log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"portal exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"portal not healthy after {timeout}s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -79,37 +54,11 @@ def portal(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
     admin = platform.users.get_actor("admin")
     for name in ("alice", "bob"):
         platform.users.create_user(admin, name, PASSWORDS[name], role=Role.USER)
-    port = _free_port()
     log = workdir / "portal.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, process, log)
-        yield Portal(url=url, platform=platform, log=log)
+        with run_portal(env, log) as url:
+            yield Portal(url=url, platform=platform, log=log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
         platform.db.dispose()
 
 

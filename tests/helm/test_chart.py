@@ -255,7 +255,7 @@ def test_environment_matches_the_settings_the_app_reads(tools: Tools, values_fil
 def test_portal_probes_and_service(tools: Tools, values_file: str) -> None:
     docs = render(tools, values_file)
     container = find(docs, "Deployment", "-portal")["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"][:3] == ["streamlit", "run", "app.py"]
+    assert container["command"][:3] == ["streamlit", "run", "asgi.py"]
     assert container["ports"] == [{"name": "http", "containerPort": 8501, "protocol": "TCP"}]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/_stcore/health", "port": "http"}, probe

@@ -15,7 +15,7 @@ from tests.helm.dockerfile_lint import lint, parse, tag_of, unpinned_requirement
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
-REQUIRED_COPIES = ("app.py", "pages", "portal", "provisioning", ".streamlit")
+REQUIRED_COPIES = ("app.py", "asgi.py", "pages", "portal", "provisioning", ".streamlit")
 CHART_VALUES = ROOT / "helm" / "store-platform" / "values.yaml"
 
 GOOD = """\
@@ -23,7 +23,7 @@ FROM python:3.11.14-slim-bookworm
 WORKDIR /app
 COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
-COPY app.py ./
+COPY app.py asgi.py ./
 COPY pages/ ./pages/
 COPY portal/ ./portal/
 COPY provisioning/ ./provisioning/
@@ -65,7 +65,7 @@ def test_runs_as_the_charts_non_root_uid(dockerfile_text: str) -> None:
 def test_default_command_is_the_portal_and_the_chart_runs_the_same(dockerfile_text: str) -> None:
     cmd = parse(dockerfile_text).last("CMD")
     assert cmd is not None
-    expected = ["streamlit", "run", "app.py", "--server.port=8501", "--server.address=0.0.0.0"]
+    expected = ["streamlit", "run", "asgi.py", "--server.port=8501", "--server.address=0.0.0.0"]
     assert cmd.exec_form() == expected
     values = yaml.safe_load(CHART_VALUES.read_text())
     assert values["portal"]["command"] == expected
@@ -133,7 +133,7 @@ def test_linter_accepts_a_minimal_good_dockerfile() -> None:
         (("COPY pages/ ./pages/\n", ""), "pages is not copied"),
         (("COPY .streamlit/ ./.streamlit/\n", ""), ".streamlit is not copied"),
         (('CMD ["streamlit", "run", "app.py"]', "CMD streamlit run app.py"), "exec (JSON) form"),
-        (("COPY app.py ./\n", "COPY . .\n"), "whole build context"),
+        (("COPY app.py asgi.py ./\n", "COPY . .\n"), "whole build context"),
         (("RUN pip install --no-cache-dir", "RUN pip install requests && pip install --no-cache-dir"), "unpinned"),
     ],
 )

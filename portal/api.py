@@ -1,0 +1,171 @@
+"""The REST API of the seed (`/api/stores`), served by the same process as the portal.
+
+Same service layer, same checks: every call authenticates (HTTP Basic against the users
+table, with the same lockout as the login form) and acts as that user. JSON in and out;
+errors are `{"error": message, "field": ...}` with a status a client can branch on.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from provisioning.actors import Actor
+from provisioning.errors import (
+    AuthenticationError,
+    ClusterUnavailableError,
+    InvalidStateError,
+    LimitExceededError,
+    NameTakenError,
+    NotFoundError,
+    PermissionDeniedError,
+    StorePlatformError,
+    ValidationError,
+)
+from provisioning.platform import Platform
+
+log = logging.getLogger(__name__)
+
+STATUS_OF_ERROR: list[tuple[type[StorePlatformError], int]] = [
+    (AuthenticationError, 401),
+    (NameTakenError, 409),
+    (ValidationError, 400),
+    (LimitExceededError, 429),
+    (NotFoundError, 404),
+    (PermissionDeniedError, 403),
+    (InvalidStateError, 409),
+    (ClusterUnavailableError, 503),
+]
+
+Handler = Callable[[Request, Actor, Platform], Any]
+
+
+def store_json(store: Any, *, owner: str | None = None) -> dict[str, Any]:
+    """The seed's response shape (camelCase), plus the fields the portal shows."""
+    data = {
+        "id": store.id,
+        "name": store.name,
+        "type": store.engine,
+        "namespace": store.namespace,
+        "status": store.status,
+        "health": store.health,
+        "message": store.message,
+        "url": store.url,
+        "createdAt": store.created_at.isoformat(),
+        "readyAt": store.ready_at.isoformat() if store.ready_at else None,
+    }
+    if owner is not None:
+        data["createdBy"] = owner
+    return data
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Basic realm="store-platform"'} if status == 401 else None
+    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+
+
+def _credentials(request: Request) -> tuple[str, str] | None:
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        username, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (username, password) if sep else None
+
+
+class StoreApi:
+    """Routes bound to a lazily built Platform (built on the first request, not at import)."""
+
+    def __init__(self, platform_factory: Callable[[], Platform]) -> None:
+        self._factory = platform_factory
+        self._platform: Platform | None = None
+
+    def platform(self) -> Platform:
+        if self._platform is None:
+            self._platform = self._factory()
+        return self._platform
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/health", self.health, methods=["GET"]),
+            Route("/api/stores", self._wrap(self.list_stores), methods=["GET"]),
+            Route("/api/stores", self._wrap(self.create_store), methods=["POST"]),
+            Route("/api/stores/{store_id}", self._wrap(self.get_store), methods=["GET"]),
+            Route("/api/stores/{store_id}", self._wrap(self.delete_store), methods=["DELETE"]),
+            Route("/api/stores/{store_id}/retry", self._wrap(self.retry_store), methods=["POST"]),
+        ]
+
+    async def health(self, _request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    def _wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            body: Any = None
+            if request.method == "POST" and request.url.path == "/api/stores":
+                try:
+                    body = json.loads(await request.body() or b"{}")
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    return _error(400, "The request body must be JSON.")
+                if not isinstance(body, dict):
+                    return _error(400, "The request body must be a JSON object.")
+            return await run_in_threadpool(self._call, handler, request, body)
+
+        return endpoint
+
+    def _call(self, handler: Handler, request: Request, body: Any) -> Response:
+        try:
+            platform = self.platform()
+            credentials = _credentials(request)
+            if credentials is None:
+                return _error(401, "Sign in with HTTP Basic authentication (your portal username and password).")
+            actor = platform.users.authenticate(*credentials)
+            request.state.body = body
+            return handler(request, actor, platform)
+        except StorePlatformError as error:
+            status = next((code for kind, code in STATUS_OF_ERROR if isinstance(error, kind)), 400)
+            extra = {"field": error.field} if isinstance(error, ValidationError) else {}
+            return _error(status, str(error), **extra)
+        except Exception:
+            log.exception("API request %s %s failed", request.method, request.url.path)
+            return _error(500, "Something went wrong on our side; the details are in the portal's log.")
+
+    # -- handlers (run in a worker thread) ------------------------------------------------
+
+    def list_stores(self, request: Request, actor: Actor, platform: Platform) -> Response:
+        if request.query_params.get("all") in ("1", "true") and actor.is_admin:
+            rows, _ = platform.stores.list_all_stores(actor, limit=None)
+            stores = [store_json(r, owner=r.owner) for r in rows]
+        else:
+            stores = [store_json(s, owner=actor.username) for s in platform.stores.list_stores(actor)]
+        return JSONResponse({"stores": stores, "count": len(stores)})
+
+    def get_store(self, request: Request, actor: Actor, platform: Platform) -> Response:
+        store = platform.stores.get_store(actor, request.path_params["store_id"])
+        return JSONResponse(store_json(store))
+
+    def create_store(self, request: Request, actor: Actor, platform: Platform) -> Response:
+        body = request.state.body
+        engine = body.get("type", "woocommerce")
+        if not isinstance(engine, str):
+            raise ValidationError("'type' must be a string such as \"woocommerce\".", field="type")
+        store = platform.stores.create_store(actor, body.get("name"), engine=engine)
+        return JSONResponse(store_json(store, owner=actor.username), status_code=201)
+
+    def delete_store(self, request: Request, actor: Actor, platform: Platform) -> Response:
+        store = platform.stores.delete_store(actor, request.path_params["store_id"])
+        return JSONResponse(store_json(store), status_code=202)
+
+    def retry_store(self, request: Request, actor: Actor, platform: Platform) -> Response:
+        store = platform.stores.retry_store(actor, request.path_params["store_id"])
+        return JSONResponse(store_json(store), status_code=202)
