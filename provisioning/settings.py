@@ -175,6 +175,8 @@ class Settings:
         if not self.domain or self.domain.startswith(".") or " " in self.domain:
             raise SettingsError(f"DOMAIN {self.domain!r} is not a DNS name")
         _parse_pairs(self.store_node_selector)
+        if self.cookie_key and len(self.cookie_key) < 32:
+            raise SettingsError("COOKIE_KEY must be at least 32 characters (it signs the login cookies).")
 
     @property
     def node_selector(self) -> dict[str, str]:

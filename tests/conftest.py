@@ -40,7 +40,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": f"sqlite:///{tmp_path / 'test.db'}",
         "admin_password": "first-admin-password",
-        "cookie_key": "test-cookie-key",
+        "cookie_key": "test-cookie-key-0123456789abcdef0123",
         "local_secrets_file": str(tmp_path / "secrets.env"),
         "run_reconciler": False,
         "reconcile_interval_seconds": 0.05,

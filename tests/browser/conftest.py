@@ -41,7 +41,7 @@ def portal(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         **os.environ,
         "DATABASE_URL": f"sqlite:///{workdir / 'portal.db'}",
         "ADMIN_PASSWORD": PASSWORDS["admin"],
-        "COOKIE_KEY": "browser-test-cookie-key",
+        "COOKIE_KEY": "browser-test-cookie-key-0123456789abcdef",
         "LOCAL_SECRETS_FILE": str(workdir / "secrets.env"),
         "KUBECONFIG": str(control_plane.kubeconfig),
         "KUBE_CONTEXT": "",

@@ -93,7 +93,7 @@ def image_env(tmp_path: Path) -> dict[str, str]:
             "DATABASE_URL": f"sqlite:///{tmp_path / 'platform.db'}",
             "LOCAL_SECRETS_FILE": str(tmp_path / "secrets.env"),
             "ADMIN_PASSWORD": "image-test-admin-password",
-            "COOKIE_KEY": "image-test-cookie-key",
+            "COOKIE_KEY": "image-test-cookie-key-0123456789abcdef",
             # Never the developer's cluster: an empty kubeconfig and a context nobody has.
             "KUBECONFIG": str(tmp_path / "kubeconfig"),
             "KUBE_CONTEXT": "no-such-context",

@@ -31,7 +31,7 @@ def portal_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
     env = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.db'}",
         "ADMIN_PASSWORD": "first-admin-password",
-        "COOKIE_KEY": "test-cookie-key",
+        "COOKIE_KEY": "test-cookie-key-0123456789abcdef0123",
         "RUN_RECONCILER": "false",
         "LOCAL_SECRETS_FILE": str(tmp_path / "secrets.env"),
     }

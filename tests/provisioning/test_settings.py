@@ -187,3 +187,9 @@ def test_settings_table_hides_secrets_and_the_machine_specific_database_path() -
     assert os.getcwd() not in table
     assert "'stores.localhost'" in rows["DOMAIN"]
     assert "`10`" in rows["MAX_STORES_PER_USER"]
+
+
+def test_short_cookie_key_is_refused() -> None:
+    with pytest.raises(SettingsError, match="COOKIE_KEY must be at least 32"):
+        Settings.from_env({"COOKIE_KEY": "short"})
+    assert Settings.from_env({"COOKIE_KEY": "k" * 32}).cookie_key == "k" * 32
