@@ -11,41 +11,49 @@ import streamlit as st
 
 from portal.auth import sign_in, sign_out
 from portal.context import current_actor, get_platform
-from portal.feedback import unexpected_error_message
+from portal.feedback import database_unavailable, show_database_unavailable, unexpected_error_message
 from portal.layout import cluster_banner
 
 st.set_page_config(page_title="Store Platform", page_icon="🛒", layout="wide")
 
 
 def main() -> None:
+    navigated = False
     try:
         platform = get_platform()
-    except Exception as error:
-        st.error(unexpected_error_message(error))
-        st.stop()
-    sign_in(platform)
-    actor = current_actor()
-    if actor is None:
-        st.navigation([st.Page(lambda: None, title="Sign in", url_path="login")], position="hidden")
-        return
-    pages = [
-        st.Page("pages/my_stores.py", title="My stores", icon=":material/storefront:", url_path="stores", default=True),
-        st.Page("pages/new_store.py", title="New store", icon=":material/add_business:", url_path="new"),
-        st.Page("pages/store.py", title="Store", icon=":material/info:", url_path="store"),
-    ]
-    if actor.is_admin:
-        pages.append(st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:", url_path="admin"))
-    page = st.navigation(pages)
-    with st.sidebar:
-        st.write(f"Signed in as **{actor.username}**" + (" (admin)" if actor.is_admin else ""))
-        if st.button("Sign out", key="sign_out"):
-            sign_out(platform)
-            st.rerun()
-    cluster_banner(platform)
-    try:
+        sign_in(platform)
+        actor = current_actor()
+        if actor is None:
+            navigated = True
+            st.navigation([st.Page(lambda: None, title="Sign in", url_path="login")], position="hidden")
+            return
+        pages = [
+            st.Page(
+                "pages/my_stores.py", title="My stores", icon=":material/storefront:", url_path="stores", default=True
+            ),
+            st.Page("pages/new_store.py", title="New store", icon=":material/add_business:", url_path="new"),
+            st.Page("pages/store.py", title="Store", icon=":material/info:", url_path="store"),
+        ]
+        if actor.is_admin:
+            pages.append(
+                st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:", url_path="admin")
+            )
+        page = st.navigation(pages)
+        navigated = True
+        with st.sidebar:
+            st.write(f"Signed in as **{actor.username}**" + (" (admin)" if actor.is_admin else ""))
+            if st.button("Sign out", key="sign_out"):
+                sign_out(platform)
+                st.rerun()
+        cluster_banner(platform)
         page.run()
     except Exception as error:  # rerun/stop are BaseException and pass through
-        st.error(unexpected_error_message(error))
+        if not navigated:  # never fall back to listing every file of pages/
+            st.navigation([st.Page(lambda: None, title="Store Platform", url_path="unavailable")], position="hidden")
+        if database_unavailable(error):
+            show_database_unavailable(error)
+        else:
+            st.error(unexpected_error_message(error))
 
 
 main()

@@ -30,7 +30,10 @@ with tab_stores, user_errors():
     stats = platform.stores.store_stats(actor)
     chart1, chart2, chart3 = st.columns(3)
     chart1.markdown(f"**Stores by status** ({stats.total} in all)")
-    chart1.bar_chart(pd.Series(stats.by_status, name="stores"))
+    if stats.total:
+        chart1.bar_chart(pd.Series(stats.by_status, name="stores"))
+    else:
+        chart1.caption("No stores yet.")
     if stats.seconds_to_ready:
         durations = pd.Series(stats.seconds_to_ready)
         unit, scale = ("minutes", 60) if durations.max() >= 300 else ("seconds", 1)
@@ -41,7 +44,8 @@ with tab_stores, user_errors():
         chart2.markdown("**Time to ready**")
         chart2.caption("No store has become ready yet.")
     chart3.markdown("**Stores created per day**")
-    chart3.bar_chart(pd.Series(stats.created_per_day, name="stores"))
+    if stats.created_per_day:
+        chart3.bar_chart(pd.Series(stats.created_per_day, name="stores"))
 
     c1, c2, c3 = st.columns(3)
     owner = c1.text_input("Owner", key="filter_owner").strip() or None

@@ -8,10 +8,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import streamlit as st
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from provisioning.errors import ClusterUnavailableError, StorePlatformError
 
 log = logging.getLogger("portal")
+
+DATABASE_RETRY_SECONDS = 5
+DATABASE_UNAVAILABLE = (
+    "The database is unavailable right now (it may be restarting). Nothing is saved halfway: "
+    "an action you just took either completed or did not happen. "
+    f"This page tries again by itself every {DATABASE_RETRY_SECONDS} seconds."
+)
 
 
 def unexpected_error_message(error: BaseException) -> str:
@@ -22,6 +30,38 @@ def unexpected_error_message(error: BaseException) -> str:
         "Something went wrong on our side. Please try again; if it keeps happening, "
         f"give your administrator this reference: {reference}."
     )
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """True for connection-level database errors: server down, restarting or unreachable.
+
+    SQLAlchemy raises OperationalError (or InterfaceError) for these on PostgreSQL and
+    SQLite alike; a transaction they interrupt is rolled back by the database, so the
+    page can say that nothing was half-saved.
+    """
+    return isinstance(error, (OperationalError, InterfaceError))
+
+
+def _database_message(error: BaseException) -> str:
+    first_line = str(getattr(error, "orig", None) or error).strip().splitlines()[:1]
+    log.warning("database unavailable: %s", first_line[0] if first_line else type(error).__name__)
+    return DATABASE_UNAVAILABLE
+
+
+def show_database_unavailable(error: BaseException) -> None:
+    """The page-level message, and a timer that reruns the app until the database is back."""
+    st.warning(_database_message(error), icon="🛢️")
+    armed = "_database_retry_armed"
+    st.session_state[armed] = False
+
+    @st.fragment(run_every=DATABASE_RETRY_SECONDS)
+    def _retry() -> None:
+        # The first call happens inline during this run; the timer's calls rerun the app.
+        if st.session_state.get(armed):
+            st.rerun()
+        st.session_state[armed] = True
+
+    _retry()
 
 
 @contextmanager
@@ -35,4 +75,7 @@ def user_errors(*, where: st.delta_generator.DeltaGenerator | None = None) -> It
     except StorePlatformError as error:
         target.error(str(error))
     except Exception as error:  # Streamlit's rerun/stop are BaseException: they pass through
-        target.error(unexpected_error_message(error))
+        if database_unavailable(error):
+            target.warning(_database_message(error), icon="🛢️")
+        else:
+            target.error(unexpected_error_message(error))

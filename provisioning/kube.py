@@ -28,7 +28,11 @@ from provisioning.settings import Settings
 log = logging.getLogger(__name__)
 
 FIELD_MANAGER = "store-platform"
-REQUEST_TIMEOUT = (5, 30)
+# (connect, read) seconds. Every request here is small and answered in milliseconds; the
+# read timeout leaves room for slow admission webhooks (10 s by default) and no more, so a
+# hung API server is noticed (and the portal's banner shown) within seconds.
+REQUEST_TIMEOUT = (5, 15)
+PROBE_TIMEOUT = (5, 5)
 
 # (apiVersion, kind) -> (plural, namespaced)
 RESOURCES: dict[tuple[str, str], tuple[str, bool]] = {
@@ -123,6 +127,24 @@ class RequestCounter:
         return sum(self.counts.values())
 
 
+class FailFastRetry(urllib3.Retry):
+    """Retry a connection the server dropped (once), never a request that timed out.
+
+    urllib3's default retries a timed-out GET three times: against a hung API server one
+    read took 30 s + 3 x 5 s = 45 s, longer than the outages the reconciler must report.
+    The reconciler has its own backoff, so a timeout surfaces at once instead.
+    """
+
+    def increment(self, *args: Any, **kwargs: Any) -> FailFastRetry:
+        error = kwargs.get("error", args[3] if len(args) > 3 else None)
+        if isinstance(error, urllib3.exceptions.TimeoutError):
+            raise error
+        return super().increment(*args, **kwargs)
+
+
+RETRY = FailFastRetry(total=1, redirect=0, status=0)
+
+
 class KubeCluster:
     """A connection to one cluster. Thread-safe: the reconciler's workers share it."""
 
@@ -130,6 +152,9 @@ class KubeCluster:
         self.api = api_client
         self.context = context
         self.requests = RequestCounter()
+        pool = api_client.rest_client.pool_manager
+        pool.connection_pool_kw["retries"] = RETRY
+        pool.clear()  # pools made before this line keep their own retries
 
     # -- connection -----------------------------------------------------------------------
 
@@ -159,7 +184,7 @@ class KubeCluster:
     def probe(self) -> ClusterInfo:
         """Reachability, version and whether the nodes are kwok's simulated ones."""
         try:
-            version = self._request("GET", "/version").get("gitVersion", "")
+            version = self._request("GET", "/version", timeout=PROBE_TIMEOUT).get("gitVersion", "")
         except ClusterUnavailableError as error:
             return ClusterInfo(False, self.context, self.server, error=str(error))
         except ClusterRejectedError as error:
@@ -302,6 +327,7 @@ class KubeCluster:
         query: dict[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        timeout: tuple[float, float] = REQUEST_TIMEOUT,
     ) -> dict[str, Any]:
         self.requests.add(method)
         if query:
@@ -311,9 +337,7 @@ class KubeCluster:
             _, url, headers, body, _ = self.api.param_serialize(
                 method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
             )
-            response = self.api.call_api(
-                method, url, header_params=headers, body=body, _request_timeout=REQUEST_TIMEOUT
-            )
+            response = self.api.call_api(method, url, header_params=headers, body=body, _request_timeout=timeout)
             data = response.read()
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise ClusterUnavailableError(
