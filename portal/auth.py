@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 
 import streamlit as st
 import streamlit_authenticator as stauth
@@ -20,6 +21,7 @@ from provisioning.platform import Platform
 log = logging.getLogger(__name__)
 COOKIE_NAME = "store_platform_auth"
 COOKIE_COMPONENT_SECONDS = 1.0
+COOKIE_EXPIRY_DAYS = 1
 AUTH_KEYS = ("actor", "name", "username", "authentication_status", "email", "roles", "logout")
 
 
@@ -28,7 +30,7 @@ def _authenticator(platform: Platform) -> stauth.Authenticate:
         platform.users.login_credentials(),
         cookie_name=COOKIE_NAME,
         cookie_key=platform.cookie_key(),
-        cookie_expiry_days=1,
+        cookie_expiry_days=COOKIE_EXPIRY_DAYS,
         auto_hash=False,
         login_sleep_time=0,
     )
@@ -46,6 +48,7 @@ def sign_in(platform: Platform) -> None:
         return
     authenticator = _authenticator(platform)
     credentials = authenticator.authentication_controller.authentication_model.credentials
+    _refuse_revoked_cookie(platform, authenticator)
     login_area = st.empty()
     with login_area.container():
         st.title("Store Platform")
@@ -78,6 +81,17 @@ def sign_in(platform: Platform) -> None:
         st.error(message)
 
 
+def _refuse_revoked_cookie(platform: Platform, authenticator: stauth.Authenticate) -> None:
+    """A cookie from before the user's last sign-out must not sign them back in."""
+    token = authenticator.cookie_controller.get_cookie()
+    if not token:
+        return
+    issued = datetime.fromtimestamp(token["exp_date"] - COOKIE_EXPIRY_DAYS * 86400, tz=UTC)
+    if not platform.users.session_still_valid(str(token.get("username", "")), issued):
+        st.session_state["logout"] = True  # makes the widget ignore the cookie
+        authenticator.cookie_controller.delete_cookie()
+
+
 def _let_cookie_component_run() -> None:
     """The authenticator sets and deletes its cookie from a browser component; give the
     browser a moment to mount it before the element is cleared or the script reruns, or
@@ -86,11 +100,16 @@ def _let_cookie_component_run() -> None:
 
 
 def sign_out(platform: Platform) -> None:
+    """End the user's sessions server-side (so an old cookie is refused), then the cookie."""
+    actor = current_actor()
+    if actor is not None:
+        platform.users.end_sessions(actor.username)
     try:
         authenticator = _authenticator(platform)
         authenticator.cookie_controller.delete_cookie()
         _let_cookie_component_run()
-    except Exception:  # the cookie component may be unavailable; the session is cleared anyway
+    except Exception:  # the cookie component may be unavailable; the server-side end is what counts
         log.debug("cookie deletion failed", exc_info=True)
     for key in AUTH_KEYS:
         st.session_state[key] = None
+    st.session_state["logout"] = True

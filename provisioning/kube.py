@@ -143,6 +143,9 @@ class FailFastRetry(urllib3.Retry):
 
 
 RETRY = FailFastRetry(total=1, redirect=0, status=0)
+# Connections kept open to the API server: enough for the reconciler's store workers
+# (MAX_CONCURRENT_PROVISIONING) plus its apply pool; they are opened only when needed.
+MAX_CONNECTIONS = 128
 
 
 class KubeCluster:
@@ -154,7 +157,12 @@ class KubeCluster:
         self.requests = RequestCounter()
         pool = api_client.rest_client.pool_manager
         pool.connection_pool_kw["retries"] = RETRY
-        pool.clear()  # pools made before this line keep their own retries
+        # Keep one connection per concurrent caller (up to MAX_CONNECTIONS) rather than the
+        # client's default of cpu_count * 5: beyond that, each extra concurrent request
+        # opened a new TLS connection that urllib3 then threw away ("Connection pool is
+        # full"), which made 100 stores in flight pay a TLS handshake per request.
+        pool.connection_pool_kw["maxsize"] = max(pool.connection_pool_kw.get("maxsize") or 1, MAX_CONNECTIONS)
+        pool.clear()  # pools made before this line keep their own retries and size
 
     # -- connection -----------------------------------------------------------------------
 

@@ -84,6 +84,8 @@ class User(SQLModel, table=True):
     disabled: bool = Field(default=False)
     failed_logins: int = Field(default=0)
     locked_until: datetime | None = _ts()
+    # Sign-in cookies issued before this moment are refused (set on sign-out).
+    sessions_valid_after: datetime | None = _ts()
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
     @property

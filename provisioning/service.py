@@ -69,6 +69,13 @@ SUMMARY_COLUMNS = (
 )
 
 
+def _seconds_between(start: Any, end: Any, dialect: str) -> Any:
+    """SQL for `end - start` in seconds, on PostgreSQL and SQLite alike."""
+    if dialect == "postgresql":
+        return func.extract("epoch", end - start)
+    return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+
 @dataclass(frozen=True)
 class StoreStats:
     """Aggregates for the admin charts, computed in SQL over every store."""
@@ -228,13 +235,14 @@ class StoreService:
             by_status = dict(session.exec(select(Store.status, func.count()).group_by(Store.status)).all())
             day = func.date(Store.created_at)
             per_day = {str(d): n for d, n in session.exec(select(day, func.count()).group_by(day).order_by(day)).all()}
-            durations = session.exec(
-                select(Store.provisioning_started_at, Store.ready_at).where(
+            # Subtracted by the database: one float per store instead of two datetimes to
+            # parse and tz-convert in Python (most of an Admin refresh with 10,000 stores).
+            seconds = session.exec(
+                select(_seconds_between(Store.provisioning_started_at, Store.ready_at, self.db.dialect.name)).where(
                     col(Store.ready_at).is_not(None), col(Store.provisioning_started_at).is_not(None)
                 )
             ).all()
-        seconds = [(ready - started).total_seconds() for started, ready in durations]
-        return StoreStats(by_status, per_day, seconds, sum(by_status.values()))
+        return StoreStats(by_status, per_day, [round(float(s), 3) for s in seconds], sum(by_status.values()))
 
     def usage(self, actor: Actor) -> Usage:
         with Session(self.db) as session:

@@ -7,7 +7,7 @@ it; the lockout lives here, in the database, so it holds across sessions and rep
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import bcrypt
@@ -218,6 +218,24 @@ class UserService:
             raise AuthenticationError(self.record_failed_login(username))
         self.check_lockout(username)
         return Actor.of(user)
+
+    def end_sessions(self, username: str) -> None:
+        """Sign-out: every sign-in cookie issued until now stops working, in every browser."""
+        with session_scope(self.db) as session:
+            user = session.exec(select(User).where(User.username == username)).first()
+            if user is None:
+                return
+            user.sessions_valid_after = utcnow()
+            session.add(user)
+            audit.record(session, actor=username, action="user.logout")
+
+    def session_still_valid(self, username: str, issued_at: datetime) -> bool:
+        """Whether a sign-in cookie issued at `issued_at` may still sign `username` in."""
+        with Session(self.db) as session:
+            user = session.exec(select(User).where(User.username == username)).first()
+        if user is None or user.disabled:
+            return False
+        return user.sessions_valid_after is None or issued_at > user.sessions_valid_after
 
     def _locked_message(self, user: User) -> str:
         assert user.locked_until is not None

@@ -371,3 +371,12 @@ def test_unknown_user_failures_get_the_generic_message(strict: UserService, db: 
             strict.authenticate("nobody", "whatever-password")
         assert str(excinfo.value) == "Username or password is incorrect."
     assert user_count(db) == before
+
+
+def test_sign_out_ends_every_earlier_session(users: UserService, alice: Actor) -> None:
+    before = utcnow() - timedelta(seconds=1)
+    assert users.session_still_valid("alice", before)
+    users.end_sessions("alice")
+    assert not users.session_still_valid("alice", before), "a cookie from before sign-out must be refused"
+    assert users.session_still_valid("alice", utcnow() + timedelta(seconds=1)), "a later sign-in works"
+    assert not users.session_still_valid("nobody", utcnow())
