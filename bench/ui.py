@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import cProfile
+import logging
 import os
 import pstats
 import statistics
@@ -116,7 +117,9 @@ def server_script_cache() -> Iterator[None]:
         app_test.ScriptCache, local_script_runner.ScriptCache = saved  # type: ignore[misc]
 
 
-def _render(page: str, username: str, platform: Platform, runs: int) -> dict[str, Any]:
+def _render(
+    page: str, username: str, platform: Platform, runs: int, *, profiler: cProfile.Profile | None = None
+) -> dict[str, Any]:
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(APP, default_timeout=120)
@@ -126,22 +129,41 @@ def _render(page: str, username: str, platform: Platform, runs: int) -> dict[str
     at.run()  # warm: imports, caches
     assert not at.exception, at.exception
     timings, queries = [], []
-    for _ in range(runs):
-        with count_queries() as statements:
-            start = time.perf_counter()
-            at.run()
-            timings.append((time.perf_counter() - start) * 1000)
-        queries.append(len(statements))
-        assert not at.exception, at.exception
+    with profile_script_runs(profiler) if profiler else contextlib.nullcontext():
+        for _ in range(runs):
+            with count_queries() as statements:
+                start = time.perf_counter()
+                at.run()
+                timings.append((time.perf_counter() - start) * 1000)
+            queries.append(len(statements))
+            assert not at.exception, at.exception
     return {"ms": statistics.median(timings), "summary": summary(timings), "queries": int(statistics.median(queries))}
 
 
 def _profile(page: str, username: str, platform: Platform, runs: int, out: Path, title: str) -> dict[str, float]:
     profiler = cProfile.Profile()
-    with profile_script_runs(profiler):
-        _render(page, username, platform, runs)
-    # The profiler also saw the two warm-up runs of _render; divide by every run it saw.
-    return write_report(pstats.Stats(profiler), out, title=title, per=runs + 2)
+    _render(page, username, platform, runs, profiler=profiler)
+    return write_report(pstats.Stats(profiler), out, title=title, per=runs)
+
+
+class _NoBareModeWarning(logging.Filter):
+    """AppTest runs pages without a server; Streamlit then warns on every run. Not news here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "missing ScriptRunContext" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_streamlit() -> Iterator[None]:
+    import streamlit.runtime.scriptrunner_utils.script_run_context as module
+
+    logger = logging.getLogger(module.__name__)
+    quiet = _NoBareModeWarning()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 @contextlib.contextmanager
@@ -174,7 +196,7 @@ def measure(
             "LOCAL_SECRETS_FILE": f"{tmp}/secrets.env",
             "LOG_LEVEL": "WARNING",
         }
-        with _environment(env):
+        with _environment(env), _quiet_streamlit():
             platform = Platform.build(Settings.from_env())
             admin = platform.users.get_actor("admin")
             platform.users.create_user(admin, "heavy", "heavy-user-password", role=Role.USER)

@@ -11,6 +11,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
+import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
 
@@ -82,12 +83,22 @@ def sign_in(platform: Platform) -> None:
 
 
 def _refuse_revoked_cookie(platform: Platform, authenticator: stauth.Authenticate) -> None:
-    """A cookie from before the user's last sign-out must not sign them back in."""
-    token = authenticator.cookie_controller.get_cookie()
-    if not token:
-        return
-    issued = datetime.fromtimestamp(token["exp_date"] - COOKIE_EXPIRY_DAYS * 86400, tz=UTC)
-    if not platform.users.session_still_valid(str(token.get("username", "")), issued):
+    """A cookie from before the user's last sign-out must not sign them back in.
+
+    Nor may a cookie the widget cannot read break the sign-in page: the library catches
+    only bad signatures, so a token with another "alg" (or no exp_date) would raise on
+    every run, and a store on a sibling domain could set such a cookie for the portal.
+    """
+    try:
+        token = authenticator.cookie_controller.get_cookie()
+        if not token:
+            return
+        issued = datetime.fromtimestamp(float(token["exp_date"]) - COOKIE_EXPIRY_DAYS * 86400, tz=UTC)
+        valid = platform.users.session_still_valid(str(token.get("username", "")), issued)
+    except (jwt.InvalidTokenError, KeyError, TypeError, ValueError, OverflowError):
+        log.info("ignored an unreadable sign-in cookie")
+        valid = False
+    if not valid:
         st.session_state["logout"] = True  # makes the widget ignore the cookie
         authenticator.cookie_controller.delete_cookie()
 

@@ -25,7 +25,7 @@ from provisioning import audit, causes, lease
 from provisioning.actors import SYSTEM
 from provisioning.db import session_scope
 from provisioning.engines import get_engine
-from provisioning.engines.base import SECRET_NAME, Check, Manifest, StoreSpec
+from provisioning.engines.base import Check, Manifest, StoreSpec
 from provisioning.errors import ClusterRejectedError, ClusterUnavailableError
 from provisioning.kube import ClusterInfo, Observation, WarningEvent
 from provisioning.models import ClusterStatus, Store, StoreStatus, User, utcnow
@@ -39,7 +39,7 @@ DRIFT_INTERVAL = timedelta(seconds=30)
 # Requests in flight at once for applies, across all stores: a store's objects go out in
 # dependency waves, each wave in parallel (see _apply_all). Bounded so that 100 stores
 # provisioned at once do not become hundreds of concurrent writes to the API server.
-APPLY_PARALLELISM = 8
+APPLY_PARALLELISM = 16
 # Kinds whose controllers create pods: applied only after everything a pod depends on.
 POD_CREATING_KINDS = frozenset({"Pod", "Deployment", "StatefulSet", "ReplicaSet", "DaemonSet", "Job", "CronJob"})
 
@@ -409,10 +409,10 @@ class Reconciler:
         self._in_parallel([lambda m=m: cluster.apply(m) for m in workloads])
 
     def _ensure_secret(self, spec: StoreSpec) -> None:
+        """Create the credentials Secret; an existing one (a retry) answers 409 and is kept."""
         assert self.cluster is not None
-        if self.cluster.get("v1", "Secret", SECRET_NAME, namespace=spec.namespace) is None:
-            engine = get_engine(spec.engine)
-            self.cluster.create_if_absent(engine.secret(spec, engine.generate_secrets(spec)))
+        engine = get_engine(spec.engine)
+        self.cluster.create_if_absent(engine.secret(spec, engine.generate_secrets(spec)))
 
     def _in_parallel(self, calls: Iterable[Callable[[], object]]) -> None:
         """Run every call (on the shared apply pool); then raise the most telling error, if any.

@@ -1,0 +1,145 @@
+"""Headline numbers, targets, the printed table and bench/results/*.json."""
+
+from __future__ import annotations
+
+import json
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Target:
+    metric: str
+    text: str
+    check: Callable[[float, float], bool]
+    limit: float
+
+    def met(self, value: float) -> bool:
+        return self.check(value, self.limit)
+
+
+def targets(config: Any) -> list[Target]:
+    """The issue's targets, for the sizes this run used (the full run uses the issue's sizes)."""
+    small, large = min(config.steady_sizes), max(config.steady_sizes)
+    found = [
+        Target("apply_vs_floor_ratio", "<= 1.5", operator.le, 1.5),
+        Target("kubectl_vs_ours_speedup", ">= 5", operator.ge, 5.0),
+        Target(f"my_stores_render_ms_{config.my_stores_rows}", "< 200", operator.lt, 200.0),
+        Target(f"admin_render_ms_{config.admin_rows}", "< 500", operator.lt, 500.0),
+    ]
+    if small != large:
+        found.append(Target(f"steady_ratio_{large}_vs_{small}", "<= 1.5", operator.le, 1.5))
+    return found
+
+
+def required_keys(config: Any) -> list[str]:
+    """Keys latest.json must carry with a positive number (the issue's list, at this run's sizes)."""
+    largest = max(config.sizes)
+    keys = [
+        "apply_vs_floor_ratio",
+        "kubectl_vs_ours_speedup",
+        "time_to_ready_p50_s",
+        f"stores_per_minute_{largest}",
+        *(f"steady_requests_per_min_{n}" for n in config.steady_sizes),
+        f"my_stores_render_ms_{config.my_stores_rows}",
+        f"admin_render_ms_{config.admin_rows}",
+        "cpu_count",
+    ]
+    for n in config.sizes:
+        keys += [f"time_to_ready_p50_s_{n}", f"time_to_ready_p95_s_{n}", f"requests_per_store_{n}"]
+    return keys
+
+
+def headline(results: dict[str, Any], config: Any) -> dict[str, Any]:
+    """Flatten the phases' results into the top-level keys of latest.json."""
+    flat: dict[str, Any] = {}
+    apply = results.get("apply")
+    if apply:
+        for key in (
+            "apply_vs_floor_ratio",
+            "apply_vs_parallel_floor_ratio",
+            "kubectl_vs_ours_speedup",
+            "kubectl_ssa_vs_ours_speedup",
+            "apply_vs_floor_ratio_paired_median",
+            "kubectl_vs_ours_speedup_paired_median",
+        ):
+            flat[key] = apply[key]
+        for method, ms in apply["ms_per_store"].items():
+            flat[f"apply_ms_{method}_p50"] = ms["p50"]
+        flat["kubectl_process_start_ms"] = apply["kubectl_process_start_ms"]
+    runs = results.get("provisioning", {})
+    for n, run in runs.items():
+        flat[f"stores_per_minute_{n}"] = run["stores_per_minute"]
+        flat[f"stores_per_minute_accepted_{n}"] = run["stores_per_minute_accepted"]
+        flat[f"total_to_ready_s_{n}"] = run["total_to_ready_s"]
+        flat[f"total_to_accepted_s_{n}"] = run["total_to_accepted_s"]
+        flat[f"time_to_accepted_p50_s_{n}"] = run["time_to_accepted_s"]["p50"]
+        flat[f"time_to_ready_p50_s_{n}"] = run["time_to_ready_s"]["p50"]
+        flat[f"time_to_ready_p95_s_{n}"] = run["time_to_ready_s"]["p95"]
+        flat[f"apply_ms_in_run_p50_{n}"] = run["apply_ms"]["p50"]
+        flat[f"requests_per_store_{n}"] = run["requests_per_store"]
+    if runs:
+        largest = max(runs, key=int)
+        flat["time_to_ready_p50_s"] = runs[largest]["time_to_ready_s"]["p50"]
+        flat["time_to_ready_p50_s_measured_with_stores"] = int(largest)
+    steady = results.get("steady", {})
+    for n, run in steady.items():
+        flat[f"steady_requests_per_min_{n}"] = run["requests_per_min"]
+    if len(steady) >= 2:
+        small, large = min(steady, key=int), max(steady, key=int)
+        ratio = steady[large]["requests_per_min"] / max(steady[small]["requests_per_min"], 1e-9)
+        flat[f"steady_ratio_{large}_vs_{small}"] = round(ratio, 2)
+    ui = results.get("ui")
+    if ui:
+        flat.update({k: v for k, v in ui.items() if isinstance(v, int | float) and k != "runs"})
+    return flat
+
+
+def evaluate(flat: dict[str, Any], config: Any) -> list[dict[str, Any]]:
+    rows = []
+    for target in targets(config):
+        value = flat.get(target.metric)
+        rows.append(
+            {
+                "metric": target.metric,
+                "value": value,
+                "target": target.text,
+                "met": None if value is None else target.met(float(value)),
+            }
+        )
+    return rows
+
+
+def table(report: dict[str, Any]) -> str:
+    """The printed summary: targets first, then the other headline numbers."""
+    lines = [f"{'metric':44} {'value':>12}  {'target':>8}  met?", "-" * 74]
+    shown = set()
+    for row in report["targets"]:
+        met = "n/a" if row["met"] is None else ("yes" if row["met"] else "NO")
+        lines.append(f"{row['metric']:44} {_fmt(row['value']):>12}  {row['target']:>8}  {met}")
+        shown.add(row["metric"])
+    lines.append("-" * 74)
+    for key, value in report.items():
+        if key in shown or not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        lines.append(f"{key:44} {_fmt(value):>12}")
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def write(report: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, sort_keys=False, default=str) + "\n")
+    return path

@@ -1,0 +1,151 @@
+"""Every benchmark in one run, side by side: `python -m bench` (the CLI) and the smoke test call `run`."""
+
+from __future__ import annotations
+
+import os
+import platform as host
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import report, ui
+from bench.cluster import (
+    ClusterHandle,
+    ClusterProvider,
+    apply_comparison,
+    profile_one_store,
+    provision,
+    say,
+    steady_state,
+)
+from provisioning.settings import Settings
+
+PHASES = ("apply", "provision", "ui")
+
+
+@dataclass
+class Config:
+    sizes: list[int] = field(default_factory=lambda: [1, 20, 100])
+    steady_sizes: list[int] = field(default_factory=lambda: [10, 100])
+    steady_seconds: float = 60.0
+    apply_stores: int = 20
+    my_stores_rows: int = 1000
+    admin_rows: int = 10000
+    ui_runs: int = 5
+    interval: float = field(default_factory=lambda: Settings.from_env({}).reconcile_interval_seconds)
+    concurrency: int = 0  # 0: as many as the largest run, so every store is provisioned at once
+    profile: bool = True
+    quick: bool = False
+    phases: tuple[str, ...] = PHASES
+
+    @classmethod
+    def quick_config(cls, **overrides: Any) -> Config:
+        values: dict[str, Any] = {
+            "sizes": [1],
+            "steady_sizes": [1, 2],
+            "steady_seconds": 4.0,
+            "apply_stores": 2,
+            "my_stores_rows": 50,
+            "admin_rows": 200,
+            "ui_runs": 2,
+            "quick": True,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def max_concurrent_provisioning(self) -> int:
+        return self.concurrency or max([*self.sizes, *self.steady_sizes])
+
+
+def run(config: Config, clusters: ClusterProvider, workdir: Path, *, profile_dir: Path) -> dict[str, Any]:
+    """Run the phases in `config.phases`; return the report (headline keys, targets, details)."""
+    started = time.monotonic()
+    load_before = os.getloadavg()
+    results: dict[str, Any] = {"provisioning": {}, "steady": {}, "load_average_1m_at_start": {}}
+
+    def mark(phase: str) -> None:
+        results["load_average_1m_at_start"][phase] = round(os.getloadavg()[0], 2)
+
+    seen: list[ClusterHandle] = []
+    concurrency = config.max_concurrent_provisioning
+
+    if "apply" in config.phases:
+        with clusters("apply") as cluster:
+            seen.append(cluster)
+            mark("apply")
+            say(f"apply: {config.apply_stores} stores x (ours, floor, parallel floor, kubectl --server-side, kubectl)")
+            results["apply"] = apply_comparison(cluster, workdir, stores=config.apply_stores)
+
+    if "provision" in config.phases:
+        for n in sorted(set(config.sizes)):
+            with clusters(f"provision {n}") as cluster:
+                seen.append(cluster)
+                mark(f"provision {n}")
+                say(f"provision: {n} store(s) through the service and the reconciler (concurrency {concurrency})")
+                run_result, world = provision(
+                    cluster, workdir, stores=n, interval=config.interval, concurrency=concurrency
+                )
+                try:
+                    results["provisioning"][str(n)] = run_result
+                    if n in config.steady_sizes:
+                        say(f"steady: {n} ready store(s), {config.steady_seconds:.0f}s")
+                        results["steady"][str(n)] = steady_state(world, seconds=config.steady_seconds)
+                    if config.profile and n == min(config.sizes):
+                        say("profile: one more store under cProfile")
+                        results["profile_provisioning"] = profile_one_store(world, profile_dir)
+                finally:
+                    world.close()
+        for n in sorted(set(config.steady_sizes) - set(config.sizes)):
+            with clusters(f"steady {n}") as cluster:
+                seen.append(cluster)
+                mark(f"steady {n}")
+                say(f"steady: provisioning {n} store(s), then {config.steady_seconds:.0f}s with all ready")
+                run_result, world = provision(
+                    cluster, workdir, stores=n, interval=config.interval, concurrency=concurrency
+                )
+                try:
+                    results.setdefault("provisioning_for_steady", {})[str(n)] = run_result
+                    results["steady"][str(n)] = steady_state(world, seconds=config.steady_seconds)
+                finally:
+                    world.close()
+
+    if "ui" in config.phases:
+        mark("ui")
+        say(f"ui: My stores with {config.my_stores_rows} stores, Admin with {config.admin_rows}")
+        results["ui"] = ui.measure(
+            my_stores_count=config.my_stores_rows,
+            admin_count=config.admin_rows,
+            runs=config.ui_runs,
+            profile_dir=profile_dir if config.profile else None,
+        )
+
+    flat = report.headline(results, config)
+    evaluated = report.evaluate(flat, config)
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": config.quick,
+        "kubernetes_version": seen[0].version if seen else "",
+        "cpu_count": os.cpu_count(),
+        "machine": {
+            "platform": host.platform(),
+            "python": sys.version.split()[0],
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "bench_seconds": round(time.monotonic() - started, 1),
+        },
+        "settings": {
+            "max_concurrent_provisioning": concurrency,
+            "reconcile_interval_seconds": config.interval,
+            "kwok_nodes": seen[0].nodes if seen else 0,
+            "kwok_node": asdict(seen[0].node_spec) if seen else {},
+            "config": asdict(config),
+        },
+        **flat,
+        "targets": evaluated,
+        "targets_met": all(row["met"] for row in evaluated if row["met"] is not None),
+        "details": results,
+    }
