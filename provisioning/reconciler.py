@@ -386,7 +386,7 @@ class Reconciler:
         ResourceQuota, NetworkPolicies, the Secret, Services, volumes, Ingress); 3. the
         workloads whose controllers create pods. A wave starts only when the previous one
         was accepted, so limits, quota and policies are in place before any pod is
-        admitted, as with one-by-one applies, at a third of the latency. The Secret is
+        admitted, as with one-by-one applies, in well under half their time. The Secret is
         created only if absent (re-applying would rotate passwords).
         """
         assert self.cluster is not None

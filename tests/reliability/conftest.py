@@ -3,6 +3,7 @@ and a PostgreSQL server of the tests' own that they may stop and start."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ def pg_platform(tmp_path: Path, postgres_url: str, control_plane: Any) -> Iterat
 def restartable_postgres() -> Iterator[RestartablePostgres]:
     try:
         server = RestartablePostgres()
-    except (RuntimeError, OSError) as error:
+    except (RuntimeError, OSError, subprocess.SubprocessError) as error:
         pytest.skip(f"cannot start a PostgreSQL of our own: {error}")
     try:
         yield server

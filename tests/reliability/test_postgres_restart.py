@@ -150,7 +150,8 @@ def test_pages_show_a_clear_message_while_postgres_is_down_and_recover(
     recovered = time.monotonic() - back_at
     assert [s.name for s in portal.stores.list_stores(alice)] == ["alices-shop"]
     print(
-        f"\nPostgreSQL down {outage:.1f}s: 5 pages showed the message; all 4 open pages recovered in {recovered:.1f}s"
+        f"\n5 pages rendered while PostgreSQL was down ({outage:.1f}s), all showed the message; "
+        f"the 4 open ones recovered in {recovered:.1f}s"
     )
 
 

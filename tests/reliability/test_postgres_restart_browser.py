@@ -95,6 +95,7 @@ def test_a_signed_in_page_recovers_by_itself_after_a_postgres_restart(
             message.wait_for(state="detached", timeout=30_000)
             recovered = time.monotonic() - started
             assert "Signed in as alice" in page.locator('[data-testid="stSidebar"]').inner_text(), "signed out"
+            assert page.url.endswith("/new"), f"the page changed: {page.url}"
         finally:
             context.close()
     print(f"\nbrowser: database unavailable message shown; page recovered {recovered:.1f}s after PostgreSQL restarted")
