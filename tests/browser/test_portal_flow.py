@@ -108,7 +108,7 @@ def test_order_watch_open_reveal_isolate_delete(chromium: Any, portal: Portal) -
     # No reload from here: the page's fragment refreshes the status in place.
     alice.get_by_text(re.compile(r"Ready: open http")).wait_for(timeout=180_000)
     idle(alice)
-    assert alice.get_by_role("link", name=re.compile(rf"{name}\.stores\.localhost\/wp-admin")).count() == 1
+    expect(alice.get_by_role("link", name=re.compile(rf"{name}\.stores\.localhost\/wp-admin"))).to_have_count(1)
     alice.get_by_role("button", name="Reveal admin password").click()
     idle(alice)
     password = alice.locator('[data-testid="stCode"]').inner_text().strip()
@@ -155,4 +155,4 @@ def test_order_watch_open_reveal_isolate_delete(chromium: Any, portal: Portal) -
     idle(alice)
     alice.reload()
     idle(alice)
-    expect(alice.get_by_role("textbox", name="Username")).to_be_visible()
+    expect(alice.get_by_role("textbox", name="Username").first).to_be_visible()
