@@ -45,6 +45,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from tests.harness.binaries import find_binaries
+from tests.harness.kube import exists
 from tests.harness.pki import PKI, CertPair
 from tests.harness.provisioner import PROVISIONER, FakeProvisioner
 
@@ -483,7 +484,7 @@ class ControlPlane:
             self._wait("fake nodes Ready", lambda: self._nodes_ready(api), timeout=60)
             self._wait(
                 "default/default ServiceAccount",
-                lambda: _exists(lambda: client.CoreV1Api(api).read_namespaced_service_account("default", "default")),
+                lambda: exists(lambda: client.CoreV1Api(api).read_namespaced_service_account("default", "default")),
                 timeout=60,
             )
         finally:
@@ -650,16 +651,6 @@ def truncate_if_large(log: Path, max_bytes: int) -> None:
         os.truncate(log, 0)
     except OSError:
         pass
-
-
-def _exists(read: Callable[[], object]) -> bool:
-    try:
-        read()
-    except ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
-    return True
 
 
 @contextlib.contextmanager

@@ -61,7 +61,7 @@ def create_namespace(
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns, labels=labels)))
     if wait_for_service_account:
         wait_for(
-            lambda: _found(lambda: core.read_namespaced_service_account("default", ns)),
+            lambda: exists(lambda: core.read_namespaced_service_account("default", ns)),
             timeout=30,
             message=f"ServiceAccount {ns}/default",
         )
@@ -78,7 +78,7 @@ def delete_namespace(api: client.ApiClient, name: str, *, wait: bool = True, tim
             raise
     if wait:
         wait_for(
-            lambda: not _found(lambda: core.read_namespace(name)),
+            lambda: not exists(lambda: core.read_namespace(name)),
             timeout=timeout,
             message=f"namespace {name} to be gone",
         )
@@ -102,7 +102,8 @@ def impersonating_client(kubeconfig: Path | str, user: str, groups: tuple[str, .
     return api
 
 
-def _found(read: Callable[[], object]) -> bool:
+def exists(read: Callable[[], object]) -> bool:
+    """True if `read()` succeeds, False on 404; any other API error propagates."""
     try:
         read()
     except ApiException as exc:
