@@ -53,6 +53,25 @@ class Check:
     title: str
 
 
+@dataclass(frozen=True)
+class ShopperRequest:
+    """One request a shopper's browser or app makes, and what its answer must show.
+
+    The shopper-path check (provisioning/health/) sends these to the store's host through
+    the ingress controller; a store is Ready only when every one passes. Header values
+    that are secrets (Medusa's publishable key) are named by their key in the store's
+    Secret (`secret_headers`), read at check time, never stored or logged.
+    """
+
+    title: str
+    path: str
+    expect_status: int = 200
+    # Each must occur in the body (plain substring; JSON is matched as text).
+    expect_text: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    secret_headers: tuple[tuple[str, str], ...] = ()
+
+
 class Engine(Protocol):
     name: str
     title: str
@@ -67,6 +86,8 @@ class Engine(Protocol):
     def checks(self, spec: StoreSpec) -> list[Check]: ...
 
     def admin_path(self) -> str: ...
+
+    def shopper_path(self, spec: StoreSpec) -> list[ShopperRequest]: ...
 
 
 def store_labels(spec: StoreSpec, *, component: str | None = None) -> dict[str, str]:

@@ -84,11 +84,22 @@ def _component(name: str) -> dict:
     return {"matchLabels": {LABEL_COMPONENT: name}}
 
 
-def network_policies(spec: StoreSpec, settings: Settings, *, web_port: int, db_port: int) -> list[Manifest]:
+DEFAULT_DB_CLIENTS = ("web", "setup")
+
+
+def network_policies(
+    spec: StoreSpec,
+    settings: Settings,
+    *,
+    web_port: int,
+    db_port: int,
+    db_clients: tuple[str, ...] = DEFAULT_DB_CLIENTS,
+) -> list[Manifest]:
     """Default deny, then exactly the flows a working store needs.
 
     - ingress controller -> web (`web_port`), from the controller's namespace only;
-    - web and setup -> database (`db_port`), both directions declared;
+    - the `db_clients` components (web, setup, and e.g. WooCommerce's cron) -> database
+      (`db_port`), both directions declared;
     - every pod -> cluster DNS;
     - setup -> the public internet on 443/80 (WP-CLI downloads WooCommerce), never to
       private ranges, so a store cannot reach other tenants or the cluster's internals.
@@ -134,7 +145,7 @@ def network_policies(spec: StoreSpec, settings: Settings, *, web_port: int, db_p
                 "policyTypes": ["Ingress"],
                 "ingress": [
                     {
-                        "from": [{"podSelector": _component("web")}, {"podSelector": _component("setup")}],
+                        "from": [{"podSelector": _component(client)} for client in db_clients],
                         "ports": [{"protocol": "TCP", "port": db_port}],
                     }
                 ],
@@ -145,7 +156,7 @@ def network_policies(spec: StoreSpec, settings: Settings, *, web_port: int, db_p
             "allow-app-egress-to-database",
             {
                 "podSelector": {
-                    "matchExpressions": [{"key": LABEL_COMPONENT, "operator": "In", "values": ["web", "setup"]}]
+                    "matchExpressions": [{"key": LABEL_COMPONENT, "operator": "In", "values": list(db_clients)}]
                 },
                 "policyTypes": ["Egress"],
                 "egress": [
@@ -173,10 +184,17 @@ def network_policies(spec: StoreSpec, settings: Settings, *, web_port: int, db_p
     ]
 
 
-def tenancy_manifests(spec: StoreSpec, settings: Settings, *, web_port: int, db_port: int) -> list[Manifest]:
+def tenancy_manifests(
+    spec: StoreSpec,
+    settings: Settings,
+    *,
+    web_port: int,
+    db_port: int,
+    db_clients: tuple[str, ...] = DEFAULT_DB_CLIENTS,
+) -> list[Manifest]:
     return [
         namespace(spec),
         limit_range(spec),
         resource_quota(spec, settings),
-        *network_policies(spec, settings, web_port=web_port, db_port=db_port),
+        *network_policies(spec, settings, web_port=web_port, db_port=db_port, db_clients=db_clients),
     ]
