@@ -22,6 +22,14 @@ from provisioning.engines.base import (
     metadata,
     store_labels,
 )
+from provisioning.engines.pods import (
+    container_security,
+    placement,
+    pod_security,
+    resources,
+    secret_env,
+    storage,
+)
 from provisioning.engines.tenancy import tenancy_manifests
 from provisioning.settings import Settings
 
@@ -39,58 +47,14 @@ KEY_ADMIN_PASSWORD = "wordpress-admin-password"
 SALT_ENV = {f"WORDPRESS_{key}": f"wordpress-{key.lower().replace('_', '-')}" for key in credentials.WORDPRESS_SALT_KEYS}
 
 
-def _secret_env(env_name: str, key: str) -> dict[str, Any]:
-    return {"name": env_name, "valueFrom": {"secretKeyRef": {"name": SECRET_NAME, "key": key}}}
-
-
-def _resources(cpu_req: str, mem_req: str, cpu_lim: str, mem_lim: str) -> dict[str, Any]:
-    return {"requests": {"cpu": cpu_req, "memory": mem_req}, "limits": {"cpu": cpu_lim, "memory": mem_lim}}
-
-
-def _container_security() -> dict[str, Any]:
-    return {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "runAsNonRoot": True,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def _pod_security(uid: int, *, unprivileged_ports: bool = False) -> dict[str, Any]:
-    context: dict[str, Any] = {
-        "runAsNonRoot": True,
-        "runAsUser": uid,
-        "runAsGroup": uid,
-        "fsGroup": uid,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    if unprivileged_ports:
-        context["sysctls"] = [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]
-    return context
-
-
-def _placement(settings: Settings) -> dict[str, Any]:
-    return {"nodeSelector": settings.node_selector} if settings.node_selector else {}
-
-
-def _storage(settings: Settings) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": settings.volume_size}},
-    }
-    if settings.storage_class:
-        spec["storageClassName"] = settings.storage_class
-    return spec
-
-
 def _wordpress_env(spec: StoreSpec, settings: Settings) -> list[dict[str, Any]]:
     url = spec.url(settings)
     return [
         {"name": "WORDPRESS_DB_HOST", "value": f"mariadb:{DB_PORT}"},
         {"name": "WORDPRESS_DB_NAME", "value": DB_NAME},
         {"name": "WORDPRESS_DB_USER", "value": DB_USER},
-        _secret_env("WORDPRESS_DB_PASSWORD", KEY_DB_PASSWORD),
-        *(_secret_env(env, key) for env, key in SALT_ENV.items()),
+        secret_env("WORDPRESS_DB_PASSWORD", KEY_DB_PASSWORD),
+        *(secret_env(env, key) for env, key in SALT_ENV.items()),
         {
             "name": "WORDPRESS_CONFIG_EXTRA",
             "value": f"define('WP_HOME', '{url}');\ndefine('WP_SITEURL', '{url}');",
@@ -176,21 +140,21 @@ class WooCommerceEngine:
                     "metadata": {"labels": labels},
                     "spec": {
                         "automountServiceAccountToken": False,
-                        **_placement(settings),
-                        "securityContext": _pod_security(MARIADB_UID),
+                        **placement(settings),
+                        "securityContext": pod_security(MARIADB_UID),
                         "containers": [
                             {
                                 "name": "mariadb",
                                 "image": settings.mariadb_image,
                                 "ports": [{"name": "mysql", "containerPort": DB_PORT}],
                                 "env": [
-                                    _secret_env("MARIADB_ROOT_PASSWORD", KEY_DB_ROOT_PASSWORD),
+                                    secret_env("MARIADB_ROOT_PASSWORD", KEY_DB_ROOT_PASSWORD),
                                     {"name": "MARIADB_DATABASE", "value": DB_NAME},
                                     {"name": "MARIADB_USER", "value": DB_USER},
-                                    _secret_env("MARIADB_PASSWORD", KEY_DB_PASSWORD),
+                                    secret_env("MARIADB_PASSWORD", KEY_DB_PASSWORD),
                                 ],
-                                "resources": _resources("100m", "256Mi", "500m", "768Mi"),
-                                "securityContext": _container_security(),
+                                "resources": resources("100m", "256Mi", "500m", "768Mi"),
+                                "securityContext": container_security(),
                                 "readinessProbe": {
                                     "exec": {"command": probe_cmd},
                                     "initialDelaySeconds": 10,
@@ -211,7 +175,7 @@ class WooCommerceEngine:
                 "volumeClaimTemplates": [
                     {
                         "metadata": {"name": "data", "labels": store_labels(spec, component="database")},
-                        "spec": _storage(settings),
+                        "spec": storage(settings),
                     }
                 ],
             },
@@ -224,7 +188,7 @@ class WooCommerceEngine:
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
             "metadata": metadata(spec, "wordpress-data", component="web"),
-            "spec": _storage(settings),
+            "spec": storage(settings),
         }
 
     def web_service(self, spec: StoreSpec) -> Manifest:
@@ -254,16 +218,16 @@ class WooCommerceEngine:
                     "metadata": {"labels": store_labels(spec, component="web")},
                     "spec": {
                         "automountServiceAccountToken": False,
-                        **_placement(settings),
-                        "securityContext": _pod_security(WWW_DATA_UID, unprivileged_ports=True),
+                        **placement(settings),
+                        "securityContext": pod_security(WWW_DATA_UID, unprivileged_ports=True),
                         "containers": [
                             {
                                 "name": "wordpress",
                                 "image": settings.wordpress_image,
                                 "ports": [{"name": "http", "containerPort": WEB_PORT}],
                                 "env": _wordpress_env(spec, settings),
-                                "resources": _resources("100m", "256Mi", "500m", "512Mi"),
-                                "securityContext": _container_security(),
+                                "resources": resources("100m", "256Mi", "500m", "512Mi"),
+                                "securityContext": container_security(),
                                 "readinessProbe": {
                                     "httpGet": {"path": "/wp-login.php", "port": WEB_PORT},
                                     "initialDelaySeconds": 10,
@@ -330,8 +294,8 @@ class WooCommerceEngine:
                     "spec": {
                         "restartPolicy": "OnFailure",
                         "automountServiceAccountToken": False,
-                        **_placement(settings),
-                        "securityContext": _pod_security(WWW_DATA_UID),
+                        **placement(settings),
+                        "securityContext": pod_security(WWW_DATA_UID),
                         # The WordPress volume is ReadWriteOnce: run next to the web pod.
                         "affinity": {
                             "podAffinity": {
@@ -352,11 +316,11 @@ class WooCommerceEngine:
                                 "command": ["sh", "-c", self.setup_script(spec, settings)],
                                 "env": [
                                     *_wordpress_env(spec, settings),
-                                    _secret_env("WP_ADMIN_PASSWORD", KEY_ADMIN_PASSWORD),
+                                    secret_env("WP_ADMIN_PASSWORD", KEY_ADMIN_PASSWORD),
                                     {"name": "WP_CLI_CACHE_DIR", "value": "/tmp/wp-cli-cache"},
                                 ],
-                                "resources": _resources("50m", "128Mi", "500m", "512Mi"),
-                                "securityContext": _container_security(),
+                                "resources": resources("50m", "128Mi", "500m", "512Mi"),
+                                "securityContext": container_security(),
                                 "volumeMounts": [{"name": "html", "mountPath": "/var/www/html"}],
                             }
                         ],
