@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from provisioning.catalog import woocommerce as woo_pins
 from provisioning.errors import SettingsError
 
 
@@ -47,8 +48,34 @@ class Settings:
         metadata={"env": "MAX_CONCURRENT_PROVISIONING", "doc": "Stores provisioned at once"},
     )
     provisioning_timeout_seconds: int = field(
-        default=600,
-        metadata={"env": "PROVISIONING_TIMEOUT_SECONDS", "doc": "After this a store is failed"},
+        default=900,
+        metadata={
+            "env": "PROVISIONING_TIMEOUT_SECONDS",
+            "doc": "Then a store shows as failed, with its likeliest cause; it still becomes ready if it converges",
+        },
+    )
+    setup_deadline_seconds: int = field(
+        default=1800,
+        metadata={
+            "env": "SETUP_DEADLINE_SECONDS",
+            "doc": "activeDeadlineSeconds of a store's setup Job: covers image pulls on a fresh node plus the install",
+        },
+    )
+    shopper_check_url: str = field(
+        default="",
+        metadata={
+            "env": "SHOPPER_CHECK_URL",
+            "doc": "How the platform reaches the ingress controller (e.g. http://127.0.0.1:8080); "
+            "empty = each store's own URL. Requests carry the store's Host header",
+        },
+    )
+    shopper_check_interval_seconds: int = field(
+        default=60,
+        metadata={"env": "SHOPPER_CHECK_INTERVAL_SECONDS", "doc": "How often ready stores are checked as a shopper"},
+    )
+    shopper_check_timeout_seconds: float = field(
+        default=10.0,
+        metadata={"env": "SHOPPER_CHECK_TIMEOUT_SECONDS", "doc": "Per-request timeout of the shopper-path check"},
     )
     reconcile_interval_seconds: float = field(
         default=2.0,
@@ -91,19 +118,59 @@ class Settings:
     )
     volume_size: str = field(default="2Gi", metadata={"env": "STORE_VOLUME_SIZE", "doc": "Size of each store volume"})
     wordpress_image: str = field(
-        default="wordpress:6.8.3-php8.3-apache",
-        metadata={"env": "WORDPRESS_IMAGE", "doc": "Pinned WordPress image"},
+        default=woo_pins.WORDPRESS_IMAGE,
+        metadata={
+            "env": "WORDPRESS_IMAGE",
+            "doc": "Pinned WordPress image; must satisfy WOOCOMMERCE_VERSION's 'Requires at least'",
+        },
     )
     wpcli_image: str = field(
-        default="wordpress:cli-2.12.0-php8.3",
-        metadata={"env": "WPCLI_IMAGE", "doc": "Pinned WP-CLI image (runs as uid 33)"},
+        default=woo_pins.WPCLI_IMAGE,
+        metadata={"env": "WPCLI_IMAGE", "doc": "Pinned WP-CLI image (runs as uid 33, HOME=/tmp)"},
     )
     mariadb_image: str = field(
-        default="mariadb:11.4.8", metadata={"env": "MARIADB_IMAGE", "doc": "Pinned MariaDB image"}
+        default=woo_pins.MARIADB_IMAGE, metadata={"env": "MARIADB_IMAGE", "doc": "Pinned MariaDB image (LTS line)"}
     )
     woocommerce_version: str = field(
-        default="",
-        metadata={"env": "WOOCOMMERCE_VERSION", "doc": "WooCommerce plugin version; empty = latest"},
+        default=woo_pins.WOOCOMMERCE_VERSION,
+        metadata={
+            "env": "WOOCOMMERCE_VERSION",
+            "doc": "Pinned WooCommerce plugin version; checked against WORDPRESS_IMAGE at start-up",
+        },
+    )
+    wp_cron_schedule: str = field(
+        default="*/5 * * * *",
+        metadata={
+            "env": "WP_CRON_SCHEDULE",
+            "doc": "When each WooCommerce store's CronJob runs WP-cron and the Action Scheduler",
+        },
+    )
+    # -- Medusa stores: the project's own image (images/medusa/) plus official images --
+    medusa_image: str = field(
+        default="store-platform/medusa-store:2.21.2",
+        metadata={"env": "MEDUSA_IMAGE", "doc": "Medusa store image built from images/medusa/ (runs as uid 1000)"},
+    )
+    postgres_image: str = field(
+        default="postgres:17.6-bookworm",
+        metadata={"env": "POSTGRES_IMAGE", "doc": "Pinned PostgreSQL image of Medusa stores (runs as uid 999)"},
+    )
+    redis_image: str = field(
+        default="redis:7.4.6-bookworm",
+        metadata={"env": "REDIS_IMAGE", "doc": "Pinned Redis image of Medusa stores (runs as uid 999)"},
+    )
+    # A Medusa store runs five pods (PostgreSQL, Redis, server, worker, setup) where a
+    # WooCommerce store runs three: its quota is its own setting, not the shared one.
+    medusa_quota_requests_cpu: str = field(
+        default="1", metadata={"env": "MEDUSA_QUOTA_REQUESTS_CPU", "doc": "Per-store quota of a Medusa store"}
+    )
+    medusa_quota_requests_memory: str = field(
+        default="2Gi", metadata={"env": "MEDUSA_QUOTA_REQUESTS_MEMORY", "doc": "Per-store quota of a Medusa store"}
+    )
+    medusa_quota_limits_cpu: str = field(
+        default="3", metadata={"env": "MEDUSA_QUOTA_LIMITS_CPU", "doc": "Per-store quota of a Medusa store"}
+    )
+    medusa_quota_limits_memory: str = field(
+        default="3584Mi", metadata={"env": "MEDUSA_QUOTA_LIMITS_MEMORY", "doc": "Per-store quota of a Medusa store"}
     )
     kube_context: str = field(
         default="",
@@ -166,10 +233,22 @@ class Settings:
             "max_creates_per_hour",
             "max_concurrent_provisioning",
             "provisioning_timeout_seconds",
+            "setup_deadline_seconds",
+            "shopper_check_interval_seconds",
             "max_failed_logins",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_env_name(name)} must be at least 1")
+        if self.shopper_check_timeout_seconds <= 0:
+            raise SettingsError("SHOPPER_CHECK_TIMEOUT_SECONDS must be more than 0")
+        if self.shopper_check_url and not self.shopper_check_url.startswith(("http://", "https://")):
+            raise SettingsError(f"SHOPPER_CHECK_URL {self.shopper_check_url!r} must start with http:// or https://")
+        if len(self.wp_cron_schedule.split()) != 5:
+            raise SettingsError(f"WP_CRON_SCHEDULE {self.wp_cron_schedule!r} is not a five-field cron schedule")
+        try:
+            woo_pins.check_compatible(self.wordpress_image, self.woocommerce_version)
+        except woo_pins.IncompatibleVersionsError as error:
+            raise SettingsError(str(error)) from None
         if self.url_scheme not in ("http", "https"):
             raise SettingsError("STORE_URL_SCHEME must be http or https")
         if not self.domain or self.domain.startswith(".") or " " in self.domain:

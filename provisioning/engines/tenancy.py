@@ -6,6 +6,9 @@ workload, because a ResourceQuota on limits rejects pods that declare none.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from provisioning.engines.base import (
     LABEL_COMPONENT,
     LABEL_OWNER,
@@ -31,25 +34,29 @@ def namespace(spec: StoreSpec) -> Manifest:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace, "labels": labels}}
 
 
-def resource_quota(spec: StoreSpec, settings: Settings) -> Manifest:
+def resource_quota(spec: StoreSpec, settings: Settings, *, overrides: Mapping[str, str] | None = None) -> Manifest:
+    """The store's quota; `overrides` lets an engine whose pods need more (Medusa) say so.
+
+    Overrides come from that engine's own settings, so every value stays a setting.
+    """
+    hard = {
+        "requests.cpu": settings.quota_requests_cpu,
+        "requests.memory": settings.quota_requests_memory,
+        "limits.cpu": settings.quota_limits_cpu,
+        "limits.memory": settings.quota_limits_memory,
+        "requests.storage": settings.quota_storage,
+        "persistentvolumeclaims": "4",
+        "pods": str(settings.quota_pods),
+        "services": "5",
+        "services.loadbalancers": "0",
+        "services.nodeports": "0",
+    }
+    hard.update(overrides or {})
     return {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
         "metadata": metadata(spec, "store-quota"),
-        "spec": {
-            "hard": {
-                "requests.cpu": settings.quota_requests_cpu,
-                "requests.memory": settings.quota_requests_memory,
-                "limits.cpu": settings.quota_limits_cpu,
-                "limits.memory": settings.quota_limits_memory,
-                "requests.storage": settings.quota_storage,
-                "persistentvolumeclaims": "4",
-                "pods": str(settings.quota_pods),
-                "services": "5",
-                "services.loadbalancers": "0",
-                "services.nodeports": "0",
-            }
-        },
+        "spec": {"hard": hard},
     }
 
 
@@ -87,27 +94,77 @@ def _component(name: str) -> dict:
 DEFAULT_DB_CLIENTS = ("web", "setup")
 
 
+@dataclass(frozen=True)
+class Flow:
+    """Pods of the `clients` components may open TCP connections to `server` on `port`.
+
+    Rendered as two policies because default-deny blocks both ends: ingress on the
+    server's pods (`allow-app-to-<server>`) and egress on the clients' pods
+    (`allow-app-egress-to-<server>`). Peers are pod selectors without a namespace
+    selector, so only pods of the store's own namespace match.
+    """
+
+    server: str
+    port: int
+    clients: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NetworkFlows:
+    """Every connection an engine's pods accept or open, besides DNS (always allowed).
+
+    - `public`: the component the ingress controller reaches, on `public_port`;
+    - `internal`: flows between the store's own components;
+    - `internet`: components that may reach the public internet on 443/80 (never the
+      private ranges), e.g. WooCommerce's setup downloading the plugin. Empty for an
+      engine whose image carries everything it runs (Medusa).
+    """
+
+    public: str
+    public_port: int
+    internal: tuple[Flow, ...] = ()
+    internet: tuple[str, ...] = ()
+
+
+def web_store_flows(*, web_port: int, db_port: int, db_clients: tuple[str, ...] = DEFAULT_DB_CLIENTS) -> NetworkFlows:
+    """WooCommerce's flows: controller -> web, `db_clients` -> database, setup -> internet."""
+    return NetworkFlows(
+        public="web",
+        public_port=web_port,
+        internal=(Flow("database", db_port, tuple(db_clients)),),
+        internet=("setup",),
+    )
+
+
+def _components(names: tuple[str, ...]) -> dict:
+    if len(names) == 1:
+        return _component(names[0])
+    return {"matchExpressions": [{"key": LABEL_COMPONENT, "operator": "In", "values": list(names)}]}
+
+
 def network_policies(
     spec: StoreSpec,
     settings: Settings,
     *,
-    web_port: int,
-    db_port: int,
+    web_port: int | None = None,
+    db_port: int | None = None,
     db_clients: tuple[str, ...] = DEFAULT_DB_CLIENTS,
+    flows: NetworkFlows | None = None,
 ) -> list[Manifest]:
     """Default deny, then exactly the flows a working store needs.
 
-    - ingress controller -> web (`web_port`), from the controller's namespace only;
-    - the `db_clients` components (web, setup, and e.g. WooCommerce's cron) -> database
-      (`db_port`), both directions declared;
-    - every pod -> cluster DNS;
-    - setup -> the public internet on 443/80 (WP-CLI downloads WooCommerce), never to
-      private ranges, so a store cannot reach other tenants or the cluster's internals.
+    An engine declares its `flows`; `web_port`/`db_port`/`db_clients` are the short form
+    for a web + database store (WooCommerce), see `web_store_flows`. Every pod may reach
+    cluster DNS; the ingress controller is admitted from its own namespace only.
     """
+    if flows is None:
+        if web_port is None or db_port is None:
+            raise ValueError("network_policies needs either flows or web_port and db_port")
+        flows = web_store_flows(web_port=web_port, db_port=db_port, db_clients=db_clients)
     controller_ns = {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": settings.ingress_controller_namespace}}
     }
-    return [
+    policies = [
         _policy(spec, "default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
         _policy(
             spec,
@@ -130,71 +187,126 @@ def network_policies(
         ),
         _policy(
             spec,
-            "allow-ingress-controller-to-web",
+            f"allow-ingress-controller-to-{flows.public}",
             {
-                "podSelector": _component("web"),
+                "podSelector": _component(flows.public),
                 "policyTypes": ["Ingress"],
-                "ingress": [{"from": [controller_ns], "ports": [{"protocol": "TCP", "port": web_port}]}],
-            },
-        ),
-        _policy(
-            spec,
-            "allow-app-to-database",
-            {
-                "podSelector": _component("database"),
-                "policyTypes": ["Ingress"],
-                "ingress": [
-                    {
-                        "from": [{"podSelector": _component(client)} for client in db_clients],
-                        "ports": [{"protocol": "TCP", "port": db_port}],
-                    }
-                ],
-            },
-        ),
-        _policy(
-            spec,
-            "allow-app-egress-to-database",
-            {
-                "podSelector": {
-                    "matchExpressions": [{"key": LABEL_COMPONENT, "operator": "In", "values": list(db_clients)}]
-                },
-                "policyTypes": ["Egress"],
-                "egress": [
-                    {
-                        "to": [{"podSelector": _component("database")}],
-                        "ports": [{"protocol": "TCP", "port": db_port}],
-                    }
-                ],
-            },
-        ),
-        _policy(
-            spec,
-            "allow-setup-egress-internet",
-            {
-                "podSelector": _component("setup"),
-                "policyTypes": ["Egress"],
-                "egress": [
-                    {
-                        "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": PRIVATE_RANGES}}],
-                        "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 80}],
-                    }
-                ],
+                "ingress": [{"from": [controller_ns], "ports": [{"protocol": "TCP", "port": flows.public_port}]}],
             },
         ),
     ]
+    for flow in flows.internal:
+        policies += [
+            _policy(
+                spec,
+                f"allow-app-to-{flow.server}",
+                {
+                    "podSelector": _component(flow.server),
+                    "policyTypes": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from": [{"podSelector": _component(client)} for client in flow.clients],
+                            "ports": [{"protocol": "TCP", "port": flow.port}],
+                        }
+                    ],
+                },
+            ),
+            _policy(
+                spec,
+                f"allow-app-egress-to-{flow.server}",
+                {
+                    "podSelector": {
+                        "matchExpressions": [{"key": LABEL_COMPONENT, "operator": "In", "values": list(flow.clients)}]
+                    },
+                    "policyTypes": ["Egress"],
+                    "egress": [
+                        {
+                            "to": [{"podSelector": _component(flow.server)}],
+                            "ports": [{"protocol": "TCP", "port": flow.port}],
+                        }
+                    ],
+                },
+            ),
+        ]
+    if flows.internet:
+        policies.append(
+            _policy(
+                spec,
+                f"allow-{'-'.join(flows.internet)}-egress-internet",
+                {
+                    "podSelector": _components(flows.internet),
+                    "policyTypes": ["Egress"],
+                    "egress": [
+                        {
+                            "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": PRIVATE_RANGES}}],
+                            "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 80}],
+                        }
+                    ],
+                },
+            )
+        )
+    return policies
 
 
 def tenancy_manifests(
     spec: StoreSpec,
     settings: Settings,
     *,
-    web_port: int,
-    db_port: int,
+    web_port: int | None = None,
+    db_port: int | None = None,
     db_clients: tuple[str, ...] = DEFAULT_DB_CLIENTS,
+    flows: NetworkFlows | None = None,
+    quota: Mapping[str, str] | None = None,
 ) -> list[Manifest]:
     return [
         namespace(spec),
         limit_range(spec),
-        resource_quota(spec, settings),
-        *network_policies(spec, settings, web_port=web_port, db_port=db_port, db_clients=db_clients),
+        resource_quota(spec, settings, overrides=quota),
+        *network_policies(spec, settings, web_port=web_port, db_port=db_port, db_clients=db_clients, flows=flows),
     ]
+
+
+def store_ingress(
+    spec: StoreSpec,
+    settings: Settings,
+    *,
+    service: str,
+    port: int,
+    component: str = "web",
+    body_size: str = "64m",
+) -> Manifest:
+    """The Ingress `store` routing `<name>.<DOMAIN>` to the engine's public Service.
+
+    One builder for every engine, so the class, TLS and cert-manager settings mean the same
+    thing for a WooCommerce and a Medusa store. `body_size` lifts nginx's 1 MiB default
+    for uploads (product images, plugin zips).
+    """
+    host = spec.host(settings)
+    annotations: dict[str, str] = {}
+    if settings.ingress_class == "nginx":
+        annotations["nginx.ingress.kubernetes.io/proxy-body-size"] = body_size
+    body: dict = {
+        "ingressClassName": settings.ingress_class,
+        "rules": [
+            {
+                "host": host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": service, "port": {"number": port}}},
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+    if settings.tls_enabled:
+        body["tls"] = [{"hosts": [host], "secretName": "store-tls"}]
+        if settings.cert_manager_issuer:
+            annotations["cert-manager.io/cluster-issuer"] = settings.cert_manager_issuer
+    meta = metadata(spec, "store", component=component)
+    if annotations:
+        meta["annotations"] = annotations
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": body}

@@ -1,23 +1,26 @@
-"""WooCommerce: MariaDB + WordPress + a WP-CLI setup Job, all under Pod Security "restricted".
+"""WooCommerce: MariaDB + WordPress + a WP-CLI setup Job and cron, under Pod Security "restricted".
 
 Both images run as their unprivileged users (mysql 999, www-data 33). Apache keeps port 80
 through the namespaced, PSS-allowed sysctl `net.ipv4.ip_unprivileged_port_start=0`
-instead of root or NET_BIND_SERVICE.
+instead of root or NET_BIND_SERVICE. The facts about the official images these manifests
+rely on are stated, with their sources, in provisioning/catalog/woocommerce.py (versions),
+provisioning/engines/wordpress_runtime.py (config, memory) and wp_cli_scripts.py
+(setup, cron), and pinned by tests/provisioning/test_woocommerce_facts.py.
 """
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping
-from typing import Any
 
 from provisioning import credentials
+from provisioning.engines import woocommerce_jobs, wordpress_runtime
 from provisioning.engines.base import (
     LABEL_COMPONENT,
     LABEL_STORE_ID,
     SECRET_NAME,
     Check,
     Manifest,
+    ShopperRequest,
     StoreSpec,
     metadata,
     store_labels,
@@ -30,36 +33,31 @@ from provisioning.engines.pods import (
     secret_env,
     storage,
 )
-from provisioning.engines.tenancy import tenancy_manifests
+from provisioning.engines.tenancy import store_ingress, tenancy_manifests
+from provisioning.engines.woocommerce_contract import (
+    DB_CLIENTS,
+    DB_NAME,
+    DB_PORT,
+    DB_USER,
+    KEY_ADMIN_PASSWORD,
+    KEY_ADMIN_USER,
+    KEY_DB_PASSWORD,
+    KEY_DB_ROOT_PASSWORD,
+    MARIADB_UID,
+    SALT_ENV,
+    WEB_PORT,
+    WWW_DATA_UID,
+    wordpress_env,
+)
 from provisioning.settings import Settings
 
-WEB_PORT = 80
-DB_PORT = 3306
-DB_NAME = "wordpress"
-DB_USER = "wordpress"
-MARIADB_UID = 999
-WWW_DATA_UID = 33
-
-KEY_DB_ROOT_PASSWORD = "mariadb-root-password"
-KEY_DB_PASSWORD = "mariadb-password"
-KEY_ADMIN_USER = "wordpress-admin-user"
-KEY_ADMIN_PASSWORD = "wordpress-admin-password"
-SALT_ENV = {f"WORDPRESS_{key}": f"wordpress-{key.lower().replace('_', '-')}" for key in credentials.WORDPRESS_SALT_KEYS}
-
-
-def _wordpress_env(spec: StoreSpec, settings: Settings) -> list[dict[str, Any]]:
-    url = spec.url(settings)
-    return [
-        {"name": "WORDPRESS_DB_HOST", "value": f"mariadb:{DB_PORT}"},
-        {"name": "WORDPRESS_DB_NAME", "value": DB_NAME},
-        {"name": "WORDPRESS_DB_USER", "value": DB_USER},
-        secret_env("WORDPRESS_DB_PASSWORD", KEY_DB_PASSWORD),
-        *(secret_env(env, key) for env, key in SALT_ENV.items()),
-        {
-            "name": "WORDPRESS_CONFIG_EXTRA",
-            "value": f"define('WP_HOME', '{url}');\ndefine('WP_SITEURL', '{url}');",
-        },
-    ]
+WEB_MEMORY_LIMIT_MIB = 512
+MPM_CONFIG = "apache-mpm"
+MPM_CONF_PATH = "/etc/apache2/mods-available/mpm_prefork.conf"
+# healthcheck.sh ships in the mariadb image; it reads the credentials the entrypoint writes
+# to $DATADIR/.my-healthcheck.cnf during initialisation (MariaDB/mariadb-docker 11.8).
+MARIADB_STARTED = ["healthcheck.sh", "--connect", "--innodb_initialized"]
+MARIADB_ALIVE = ["healthcheck.sh", "--connect"]
 
 
 class WooCommerceEngine:
@@ -91,14 +89,25 @@ class WooCommerceEngine:
 
     def workloads(self, spec: StoreSpec, settings: Settings) -> list[Manifest]:
         return [
-            *tenancy_manifests(spec, settings, web_port=WEB_PORT, db_port=DB_PORT),
+            *tenancy_manifests(spec, settings, web_port=WEB_PORT, db_port=DB_PORT, db_clients=DB_CLIENTS),
             self.database_service(spec),
             self.database(spec, settings),
             self.web_volume(spec, settings),
+            self.web_config(spec),
             self.web_service(spec),
             self.web(spec, settings),
             self.setup_job(spec, settings),
+            self.cron_job(spec, settings),
             self.ingress(spec, settings),
+        ]
+
+    def shopper_path(self, spec: StoreSpec) -> list[ShopperRequest]:
+        """The storefront (its title proves it is this store), then the public Store API."""
+        return [
+            ShopperRequest("Storefront", "/", expect_text=(f"{spec.name} store",)),
+            ShopperRequest(
+                "Store API products", "/wp-json/wc/store/v1/products", expect_text=('"name":"Sample product"',)
+            ),
         ]
 
     def checks(self, spec: StoreSpec) -> list[Check]:
@@ -127,7 +136,6 @@ class WooCommerceEngine:
     def database(self, spec: StoreSpec, settings: Settings) -> Manifest:
         labels = store_labels(spec, component="database")
         selector = {LABEL_STORE_ID: spec.id, LABEL_COMPONENT: "database"}
-        probe_cmd = ["healthcheck.sh", "--connect", "--innodb_initialized"]
         return {
             "apiVersion": "apps/v1",
             "kind": "StatefulSet",
@@ -155,16 +163,25 @@ class WooCommerceEngine:
                                 ],
                                 "resources": resources("100m", "256Mi", "500m", "768Mi"),
                                 "securityContext": container_security(),
+                                # First start initialises InnoDB and creates the WordPress user;
+                                # killed half-way, the next start sees /var/lib/mysql/mysql and
+                                # skips the user: "Error establishing a database connection"
+                                # forever. So: 5 minutes before liveness may act at all.
+                                "startupProbe": {
+                                    "exec": {"command": MARIADB_STARTED},
+                                    "periodSeconds": 5,
+                                    "timeoutSeconds": 5,
+                                    "failureThreshold": 60,
+                                },
                                 "readinessProbe": {
-                                    "exec": {"command": probe_cmd},
-                                    "initialDelaySeconds": 10,
+                                    "exec": {"command": MARIADB_STARTED},
                                     "periodSeconds": 10,
                                     "timeoutSeconds": 5,
                                 },
                                 "livenessProbe": {
-                                    "tcpSocket": {"port": DB_PORT},
-                                    "initialDelaySeconds": 60,
+                                    "exec": {"command": MARIADB_ALIVE},
                                     "periodSeconds": 20,
+                                    "timeoutSeconds": 5,
                                     "failureThreshold": 6,
                                 },
                                 "volumeMounts": [{"name": "data", "mountPath": "/var/lib/mysql"}],
@@ -203,6 +220,15 @@ class WooCommerceEngine:
             },
         }
 
+    def web_config(self, spec: StoreSpec) -> Manifest:
+        """Apache prefork sized to the web container's memory limit (see wordpress_runtime)."""
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": metadata(spec, MPM_CONFIG, component="web"),
+            "data": {"mpm_prefork.conf": wordpress_runtime.mpm_prefork_conf(WEB_MEMORY_LIMIT_MIB)},
+        }
+
     def web(self, spec: StoreSpec, settings: Settings) -> Manifest:
         selector = {LABEL_STORE_ID: spec.id, LABEL_COMPONENT: "web"}
         return {
@@ -225,140 +251,58 @@ class WooCommerceEngine:
                                 "name": "wordpress",
                                 "image": settings.wordpress_image,
                                 "ports": [{"name": "http", "containerPort": WEB_PORT}],
-                                "env": _wordpress_env(spec, settings),
-                                "resources": resources("100m", "256Mi", "500m", "512Mi"),
+                                "env": wordpress_env(spec, settings),
+                                "resources": resources("100m", "256Mi", "500m", f"{WEB_MEMORY_LIMIT_MIB}Mi"),
                                 "securityContext": container_security(),
+                                # The entrypoint copies WordPress (about 3,000 files) into an
+                                # empty volume on the first start: give it time before liveness.
+                                "startupProbe": {
+                                    "tcpSocket": {"port": WEB_PORT},
+                                    "periodSeconds": 5,
+                                    "failureThreshold": 60,
+                                },
                                 "readinessProbe": {
                                     "httpGet": {"path": "/wp-login.php", "port": WEB_PORT},
-                                    "initialDelaySeconds": 10,
                                     "periodSeconds": 10,
                                     "timeoutSeconds": 5,
                                 },
                                 "livenessProbe": {
                                     "tcpSocket": {"port": WEB_PORT},
-                                    "initialDelaySeconds": 60,
                                     "periodSeconds": 20,
                                     "failureThreshold": 6,
                                 },
-                                "volumeMounts": [{"name": "html", "mountPath": "/var/www/html"}],
+                                "volumeMounts": [
+                                    {"name": "html", "mountPath": "/var/www/html"},
+                                    {
+                                        "name": "apache-mpm",
+                                        "mountPath": MPM_CONF_PATH,
+                                        "subPath": "mpm_prefork.conf",
+                                        "readOnly": True,
+                                    },
+                                ],
                             }
                         ],
-                        "volumes": [{"name": "html", "persistentVolumeClaim": {"claimName": "wordpress-data"}}],
+                        "volumes": [
+                            {"name": "html", "persistentVolumeClaim": {"claimName": "wordpress-data"}},
+                            {"name": "apache-mpm", "configMap": {"name": MPM_CONFIG}},
+                        ],
                     },
                 },
             },
         }
 
-    # -- setup ----------------------------------------------------------------------------
+    # -- setup and cron (woocommerce_jobs.py) -------------------------------------------
 
     def setup_script(self, spec: StoreSpec, settings: Settings) -> str:
-        """Idempotent: every step checks before it acts, so a retried Job converges."""
-        url = shlex.quote(spec.url(settings))
-        title = shlex.quote(f"{spec.name} store")
-        admin = shlex.quote(spec.admin_user)
-        email = shlex.quote(spec.admin_email)
-        version = f" --version={shlex.quote(settings.woocommerce_version)}" if settings.woocommerce_version else ""
-        return "\n".join(
-            [
-                "set -eu",
-                "until [ -f /var/www/html/wp-includes/version.php ] && [ -f /var/www/html/wp-config.php ]; do",
-                "  echo 'waiting for the WordPress files'; sleep 3",
-                "done",
-                "until wp db check --quiet >/dev/null 2>&1; do echo 'waiting for the database'; sleep 3; done",
-                "if ! wp core is-installed; then",
-                f"  wp core install --url={url} --title={title} --admin_user={admin} "
-                f'--admin_password="$WP_ADMIN_PASSWORD" --admin_email={email} --skip-email',
-                "fi",
-                f"wp plugin is-installed woocommerce || wp plugin install woocommerce{version}",
-                "wp plugin is-active woocommerce || wp plugin activate woocommerce",
-                "wp option update woocommerce_coming_soon no",
-                f"wp wc payment_gateway update cod --enabled=true --user={admin}",
-                f'if [ "$(wp wc product list --user={admin} --format=count)" = "0" ]; then',
-                f"  wp wc product create --name='Sample product' --regular_price=9.99 --status=publish --user={admin}",
-                "fi",
-                "echo 'store setup complete'",
-            ]
-        )
+        return woocommerce_jobs.setup_script(spec, settings)
 
     def setup_job(self, spec: StoreSpec, settings: Settings) -> Manifest:
-        labels = store_labels(spec, component="setup")
-        return {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": metadata(spec, "store-setup", component="setup"),
-            "spec": {
-                "backoffLimit": 6,
-                "activeDeadlineSeconds": settings.provisioning_timeout_seconds,
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "restartPolicy": "OnFailure",
-                        "automountServiceAccountToken": False,
-                        **placement(settings),
-                        "securityContext": pod_security(WWW_DATA_UID),
-                        # The WordPress volume is ReadWriteOnce: run next to the web pod.
-                        "affinity": {
-                            "podAffinity": {
-                                "requiredDuringSchedulingIgnoredDuringExecution": [
-                                    {
-                                        "labelSelector": {
-                                            "matchLabels": {LABEL_STORE_ID: spec.id, LABEL_COMPONENT: "web"}
-                                        },
-                                        "topologyKey": "kubernetes.io/hostname",
-                                    }
-                                ]
-                            }
-                        },
-                        "containers": [
-                            {
-                                "name": "wp-cli",
-                                "image": settings.wpcli_image,
-                                "command": ["sh", "-c", self.setup_script(spec, settings)],
-                                "env": [
-                                    *_wordpress_env(spec, settings),
-                                    secret_env("WP_ADMIN_PASSWORD", KEY_ADMIN_PASSWORD),
-                                    {"name": "WP_CLI_CACHE_DIR", "value": "/tmp/wp-cli-cache"},
-                                ],
-                                "resources": resources("50m", "128Mi", "500m", "512Mi"),
-                                "securityContext": container_security(),
-                                "volumeMounts": [{"name": "html", "mountPath": "/var/www/html"}],
-                            }
-                        ],
-                        "volumes": [{"name": "html", "persistentVolumeClaim": {"claimName": "wordpress-data"}}],
-                    },
-                },
-            },
-        }
+        return woocommerce_jobs.setup_job(spec, settings)
+
+    def cron_job(self, spec: StoreSpec, settings: Settings) -> Manifest:
+        return woocommerce_jobs.cron_job(spec, settings)
 
     # -- ingress --------------------------------------------------------------------------
 
     def ingress(self, spec: StoreSpec, settings: Settings) -> Manifest:
-        host = spec.host(settings)
-        annotations: dict[str, str] = {}
-        if settings.ingress_class == "nginx":
-            annotations["nginx.ingress.kubernetes.io/proxy-body-size"] = "64m"
-        body: dict[str, Any] = {
-            "ingressClassName": settings.ingress_class,
-            "rules": [
-                {
-                    "host": host,
-                    "http": {
-                        "paths": [
-                            {
-                                "path": "/",
-                                "pathType": "Prefix",
-                                "backend": {"service": {"name": "wordpress", "port": {"number": WEB_PORT}}},
-                            }
-                        ]
-                    },
-                }
-            ],
-        }
-        if settings.tls_enabled:
-            body["tls"] = [{"hosts": [host], "secretName": "store-tls"}]
-            if settings.cert_manager_issuer:
-                annotations["cert-manager.io/cluster-issuer"] = settings.cert_manager_issuer
-        meta = metadata(spec, "store", component="web")
-        if annotations:
-            meta["annotations"] = annotations
-        return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": body}
+        return store_ingress(spec, settings, service="wordpress", port=WEB_PORT)

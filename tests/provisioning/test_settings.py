@@ -18,7 +18,8 @@ def test_defaults_match_the_documented_values(tmp_path: Path, monkeypatch: pytes
     assert settings.domain == "stores.localhost"
     assert settings.max_stores_per_user == 10
     assert settings.max_concurrent_provisioning == 3
-    assert settings.provisioning_timeout_seconds == 600
+    assert settings.provisioning_timeout_seconds == 900
+    assert settings.setup_deadline_seconds == 1800
     assert settings.storage_class == ""
     assert settings.ingress_class == "nginx"
     assert settings.database_url == f"sqlite:///{tmp_path / 'store_platform.db'}"

@@ -470,7 +470,7 @@ def test_web_ingress_only_from_the_ingress_controller_namespace(
     assert rule["ports"] == [{"protocol": "TCP", "port": WEB_PORT}]
 
 
-def test_database_ingress_only_from_web_and_setup_pods_on_3306(
+def test_database_ingress_only_from_web_setup_and_cron_pods_on_3306(
     policies: list[Manifest], manifests: list[Manifest]
 ) -> None:
     db_labels = pod_labels(manifests, "StatefulSet")
@@ -488,7 +488,7 @@ def test_database_ingress_only_from_web_and_setup_pods_on_3306(
     for peer in sources:
         assert set(peer) == {"podSelector"}, "no namespaceSelector or ipBlock: same namespace only"
     components = sorted(peer["podSelector"]["matchLabels"][LABEL_COMPONENT] for peer in sources)
-    assert components == ["setup", "web"]
+    assert components == ["cron", "setup", "web"]
 
 
 def test_no_policy_admits_other_namespaces_to_the_database(policies: list[Manifest], manifests: list[Manifest]) -> None:

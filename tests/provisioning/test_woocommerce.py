@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from provisioning.catalog.woocommerce import WOOCOMMERCE_VERSION
 from provisioning.credentials import WORDPRESS_SALT_KEYS
 from provisioning.engines import get_engine
 from provisioning.engines.base import LABEL_COMPONENT, LABEL_STORE_ID, SECRET_NAME, Manifest, StoreSpec
@@ -120,7 +121,7 @@ def setup_container(manifests: Sequence[Manifest]) -> dict[str, Any]:
 
 def setup_script(manifests: Sequence[Manifest]) -> str:
     command = setup_container(manifests)["command"]
-    assert command[:2] == ["sh", "-c"]
+    assert command[:2] == ["bash", "-c"]  # bash ships in wordpress:cli (for `wp shell`)
     return command[2]
 
 
@@ -391,9 +392,12 @@ def test_volumes_are_mounted_where_the_images_keep_their_data(manifests: list[Ma
     (template,) = statefulset["spec"]["volumeClaimTemplates"]
     (db,) = statefulset["spec"]["template"]["spec"]["containers"]
     assert {"name": template["metadata"]["name"], "mountPath": "/var/lib/mysql"} in db["volumeMounts"]
-    for kind in ("Deployment", "Job"):
-        pod = one(manifests, kind)["spec"]["template"]["spec"]
-        assert pod["volumes"] == [{"name": "html", "persistentVolumeClaim": {"claimName": "wordpress-data"}}]
+    html = {"name": "html", "persistentVolumeClaim": {"claimName": "wordpress-data"}}
+    web = one(manifests, "Deployment")["spec"]["template"]["spec"]
+    assert web["volumes"] == [html, {"name": "apache-mpm", "configMap": {"name": "apache-mpm"}}]
+    cron = one(manifests, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    for pod in (web, one(manifests, "Job")["spec"]["template"]["spec"], cron):
+        assert html in pod["volumes"]
         assert {"name": "html", "mountPath": "/var/www/html"} in pod["containers"][0]["volumeMounts"]
 
 
@@ -452,7 +456,9 @@ def test_ingress_tls_without_issuer_has_no_cert_manager_annotation(
 def test_job_restart_policy_and_deadline(manifests: list[Manifest], settings: Settings) -> None:
     job = one(manifests, "Job")
     assert job["spec"]["template"]["spec"]["restartPolicy"] in ("OnFailure", "Never")
-    assert job["spec"]["activeDeadlineSeconds"] == settings.provisioning_timeout_seconds
+    # Apart from the store's timeout, and longer: it must also cover image pulls.
+    assert job["spec"]["activeDeadlineSeconds"] == settings.setup_deadline_seconds
+    assert settings.setup_deadline_seconds > settings.provisioning_timeout_seconds
     assert job["spec"]["backoffLimit"] >= 1
 
 
@@ -468,14 +474,16 @@ def test_job_runs_next_to_the_web_pod(manifests: list[Manifest]) -> None:
 def test_setup_script_is_idempotent_and_configures_the_shop(
     manifests: list[Manifest], spec: StoreSpec, settings: Settings
 ) -> None:
+    """The script's text; tests/provisioning/test_wp_cli_scripts.py runs it against a fake wp."""
     script = setup_script(manifests)
     lines = script.splitlines()
-    assert lines[0] == "set -eu"
-    assert "if ! wp core is-installed; then" in lines
-    assert "wp plugin is-installed woocommerce || wp plugin install woocommerce" in lines
-    assert "wp plugin is-active woocommerce || wp plugin activate woocommerce" in lines
-    assert "wp option update woocommerce_coming_soon no" in lines
-    assert f"wp wc payment_gateway update cod --enabled=true --user={spec.admin_user}" in lines
+    assert lines[0] == "set -Eeuo pipefail"
+    assert "if ! wp core is-installed 2>/dev/null; then" in lines
+    assert any(line.startswith('if [ "$installed" != ') for line in lines)
+    assert 'wp plugin is-active woocommerce || run "Activating WooCommerce" wp plugin activate woocommerce' in lines
+    assert 'run "Opening the store (coming soon off)" wp option update woocommerce_coming_soon no' in lines
+    cod = f'run "Enabling Cash on Delivery" wp wc payment_gateway update cod --enabled=true --user={spec.admin_user}'
+    assert cod in lines
     create = next(i for i, line in enumerate(lines) if "wp wc product create" in line)
     guard = lines[create - 1]
     assert guard.startswith('if [ "$(wp wc product list')
@@ -495,18 +503,23 @@ def test_setup_script_takes_the_admin_password_from_the_environment(
     assert engine.generate_secrets(spec)[KEY_ADMIN_PASSWORD] not in script
 
 
-def test_setup_script_pins_the_woocommerce_version_when_set(
+def test_setup_script_always_pins_the_woocommerce_version(
     engine: WooCommerceEngine, spec: StoreSpec, tmp_path: Path
 ) -> None:
     default = setup_script(engine.workloads(spec, make_settings(tmp_path)))
-    assert "--version=" not in default
-    pinned = setup_script(engine.workloads(spec, make_settings(tmp_path, woocommerce_version="9.3.3")))
-    assert "wp plugin install woocommerce --version=9.3.3" in pinned
+    assert f"wp plugin install woocommerce --version={WOOCOMMERCE_VERSION} --force" in default
+    pinned = setup_script(engine.workloads(spec, make_settings(tmp_path, woocommerce_version="10.9.1")))
+    assert "wp plugin install woocommerce --version=10.9.1 --force" in pinned
 
 
 def test_wordpress_knows_its_public_url(manifests: list[Manifest], spec: StoreSpec, settings: Settings) -> None:
-    for kind in ("Deployment", "Job"):
-        (container,) = one(manifests, kind)["spec"]["template"]["spec"]["containers"]
+    cron = one(manifests, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    for pod in (
+        one(manifests, "Deployment")["spec"]["template"]["spec"],
+        one(manifests, "Job")["spec"]["template"]["spec"],
+        cron,
+    ):
+        (container,) = pod["containers"]
         extra = env_value(container, "WORDPRESS_CONFIG_EXTRA")["value"]
         assert f"define('WP_HOME', '{spec.url(settings)}');" in extra
         assert f"define('WP_SITEURL', '{spec.url(settings)}');" in extra
