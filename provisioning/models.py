@@ -36,6 +36,22 @@ class StoreStatus(StrEnum):
     DELETED = "deleted"
 
 
+class ShopperStatus(StrEnum):
+    """Result of the last shopper-path check (HTTP through the ingress, as a shopper)."""
+
+    UNCHECKED = ""
+    PASSED = "passed"
+    FAILED = "failed"
+    # kwok nodes run no containers: nothing answers, and we never claim a pass we did not see.
+    NOT_VERIFIABLE = "not_verifiable"
+
+
+class FailureKind(StrEnum):
+    TIMEOUT = "timeout"  # only slow: keep watching, it becomes ready if it converges
+    SETUP = "setup"  # the setup Job failed
+    REJECTED = "rejected"  # the API server refused a manifest
+
+
 IN_FLIGHT = (StoreStatus.REQUESTED, StoreStatus.PROVISIONING, StoreStatus.DELETING)
 LIVE = (
     StoreStatus.REQUESTED,
@@ -105,8 +121,13 @@ class Store(SQLModel, table=True):
     namespace: str = Field(max_length=63)
     status: str = Field(default=StoreStatus.REQUESTED, max_length=16)
     message: str = Field(default="Waiting for the provisioner to pick it up.", max_length=2000)
-    # "working" while progressing normally, "erroring" while a warning is being seen.
+    # "working" while progressing normally, "erroring" while a warning is being seen,
+    # "degraded" for a ready store whose shopper path fails.
     health: str = Field(default="working", max_length=16)
+    failure_kind: str | None = Field(default=None, max_length=16)
+    shopper_status: str = Field(default=ShopperStatus.UNCHECKED, max_length=16)
+    shopper_message: str = Field(default="", max_length=1000)
+    shopper_checked_at: datetime | None = _ts()
     conditions: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     url: str = Field(default="", max_length=300)
     admin_user: str = Field(default="", max_length=60)

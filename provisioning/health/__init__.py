@@ -1,0 +1,1 @@
+"""Is a store usable, as its shopper would find out: checks that go beyond object readiness."""
