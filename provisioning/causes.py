@@ -8,13 +8,23 @@ scheduling, images) before transient noise (probe failures while starting).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from provisioning.readiness import parse_time
 
 
 class EventLike(Protocol):
     reason: str
     message: str
     object: str
+
+
+class TimedEvent(EventLike, Protocol):
+    last_seen: str
+
+
+E = TypeVar("E", bound=TimedEvent)
 
 
 # (reason, substring of message or "", rank: lower is more useful, explanation prefix)
@@ -36,7 +46,36 @@ _RULES: list[tuple[str, str, int, str]] = [
 ]
 
 
+# A pod that must run next to another (the WooCommerce setup Job next to the web pod, for
+# its ReadWriteOnce volume) cannot be scheduled until that pod is: "0/3 nodes are
+# available: 3 node(s) didn't match pod affinity rules" on almost every normal install.
+# Only when nothing but affinity stands in the way is it waiting, not trouble.
+_AFFINITY_ONLY = ("didn't match pod affinity", "didn't satisfy existing pods anti-affinity")
+_REAL_SCHEDULING_TROUBLE = ("insufficient", "taint", "didn't match node selector", "node affinity", "volume")
+
+
+def _waiting_for_affinity(reason: str, message: str) -> bool:
+    lowered = message.lower()
+    return (
+        reason == "FailedScheduling"
+        and any(needle in lowered for needle in _AFFINITY_ONLY)
+        and not any(needle in lowered for needle in _REAL_SCHEDULING_TROUBLE)
+    )
+
+
+def since(events: Sequence[E], moment: datetime) -> list[E]:
+    """Events last seen at or after `moment` (this attempt's); undated ones are kept."""
+    kept = []
+    for event in events:
+        seen = parse_time(event.last_seen)
+        if seen is None or seen >= moment:
+            kept.append(event)
+    return kept
+
+
 def _classify(reason: str, message: str) -> tuple[int, str] | None:
+    if _waiting_for_affinity(reason, message):
+        return 10, "Waiting for a pod it must run next to"
     lowered = message.lower()
     for rule_reason, needle, rank, prefix in _RULES:
         if reason == rule_reason and needle in lowered:

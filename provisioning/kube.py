@@ -14,7 +14,6 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -23,6 +22,14 @@ from kubernetes import client, config
 
 from provisioning.engines.base import LABEL_MANAGED_BY, MANAGED_BY, Check, Manifest
 from provisioning.errors import ClusterRejectedError, ClusterUnavailableError
+from provisioning.readiness import (
+    Observation,
+    evaluate,
+    event_fields,
+    last_failure,
+    negated_time,
+    pod_state,
+)
 from provisioning.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,6 +57,8 @@ RESOURCES: dict[tuple[str, str], tuple[str, bool]] = {
     ("apps/v1", "StatefulSet"): ("statefulsets", True),
     ("apps/v1", "Deployment"): ("deployments", True),
     ("batch/v1", "Job"): ("jobs", True),
+    ("batch/v1", "CronJob"): ("cronjobs", True),
+    ("v1", "ConfigMap"): ("configmaps", True),
     ("networking.k8s.io/v1", "NetworkPolicy"): ("networkpolicies", True),
     ("networking.k8s.io/v1", "Ingress"): ("ingresses", True),
 }
@@ -82,15 +91,6 @@ class ClusterInfo:
     version: str = ""
     simulated: bool = False
     error: str = ""
-
-
-@dataclass
-class Observation:
-    """One condition as read from the cluster."""
-
-    ready: bool
-    reason: str
-    message: str
 
 
 @dataclass
@@ -301,22 +301,30 @@ class KubeCluster:
         obj = self.get(API_VERSION_OF_KIND[check.kind], check.kind, check.name, namespace=namespace)
         if obj is None:
             return Observation(False, "NotCreated", f"{check.title}: not created yet.")
-        return evaluate(check, obj)
+        observation = evaluate(check, obj)
+        if check.kind == "Job" and not observation.ready and (obj.get("status") or {}).get("failed"):
+            # A failed attempt says why in its pod's termination message: show that, not
+            # whatever Warning event happens to be around.
+            pods = self.list("v1", "Pod", namespace=namespace, label_selector=f"job-name={check.name}")
+            why = last_failure(pods)
+            if why:
+                observation.message = f"{observation.message.rstrip('.')}. Last error: {why}"
+        return observation
 
     def warning_events(self, namespace: str) -> list[WarningEvent]:
         items = self.list("v1", "Event", namespace=namespace, field_selector="type=Warning")
-        return [WarningEvent(**_event(item)) for item in items]
+        return [WarningEvent(**event_fields(item)) for item in items]
 
     def insight(self, namespace: str) -> StoreInsight:
         """What the store page shows beyond the DB: events, pods, quota use (3 requests)."""
         events = sorted(
             (
-                _event(item) | {"type": item.get("type", "Normal")}
+                event_fields(item) | {"type": item.get("type", "Normal")}
                 for item in self.list("v1", "Event", namespace=namespace)
             ),
-            key=lambda e: (e["type"] != "Warning", _negated_time(e["last_seen"])),
+            key=lambda e: (e["type"] != "Warning", negated_time(e["last_seen"])),
         )
-        pods = [_pod_state(p) for p in self.list("v1", "Pod", namespace=namespace)]
+        pods = [pod_state(p) for p in self.list("v1", "Pod", namespace=namespace)]
         quota_obj = self.get("v1", "ResourceQuota", "store-quota", namespace=namespace)
         quota = []
         if quota_obj:
@@ -367,84 +375,3 @@ class KubeCluster:
 def _short(error: BaseException) -> str:
     text = str(error)
     return text if len(text) < 160 else text[:157] + "..."
-
-
-def _negated_time(value: str) -> float:
-    moment = parse_time(value)
-    return -moment.timestamp() if moment else 0.0
-
-
-def _pod_state(pod: dict[str, Any]) -> dict[str, Any]:
-    status = pod.get("status") or {}
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-    waiting = [
-        (cs.get("state") or {}).get("waiting", {}).get("reason", "")
-        for cs in status.get("containerStatuses") or []
-        if (cs.get("state") or {}).get("waiting")
-    ]
-    return {
-        "pod": pod["metadata"]["name"],
-        "phase": status.get("phase", "Pending"),
-        "ready": ready,
-        "restarts": sum(cs.get("restartCount", 0) for cs in status.get("containerStatuses") or []),
-        "waiting": ", ".join(filter(None, waiting)),
-        "node": (pod.get("spec") or {}).get("nodeName", ""),
-    }
-
-
-def _event(item: dict[str, Any]) -> dict[str, Any]:
-    involved = item.get("involvedObject", {})
-    last = item.get("lastTimestamp") or item.get("eventTime") or item.get("metadata", {}).get("creationTimestamp") or ""
-    return {
-        "reason": item.get("reason", ""),
-        "message": item.get("message", ""),
-        "object": f"{involved.get('kind', '')}/{involved.get('name', '')}",
-        "count": item.get("count") or 1,
-        "last_seen": str(last),
-    }
-
-
-def evaluate(check: Check, obj: dict[str, Any]) -> Observation:
-    """Readiness rules per kind, on the object as the API returned it (pure)."""
-    status = obj.get("status") or {}
-    spec = obj.get("spec") or {}
-    if check.kind == "StatefulSet":
-        want = spec.get("replicas", 1)
-        ready = status.get("readyReplicas", 0) or 0
-        if ready >= want:
-            return Observation(True, "Ready", f"{check.title}: {ready}/{want} ready.")
-        return Observation(False, "Starting", f"{check.title}: {ready}/{want} ready.")
-    if check.kind == "Deployment":
-        want = spec.get("replicas", 1)
-        available = status.get("availableReplicas", 0) or 0
-        if available >= want:
-            return Observation(True, "Available", f"{check.title}: {available}/{want} available.")
-        for cond in status.get("conditions") or []:
-            if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
-                return Observation(False, cond.get("reason", "ReplicaFailure"), cond.get("message", ""))
-        return Observation(False, "Starting", f"{check.title}: {available}/{want} available.")
-    if check.kind == "Job":
-        if (status.get("succeeded") or 0) >= 1:
-            return Observation(True, "Completed", f"{check.title}: completed.")
-        for cond in status.get("conditions") or []:
-            if cond.get("type") == "Failed" and cond.get("status") == "True":
-                return Observation(
-                    False, "JobFailed", f"{check.title} failed: {cond.get('message', cond.get('reason', ''))}"
-                )
-        failed = status.get("failed") or 0
-        note = f" ({failed} failed attempt{'s' if failed != 1 else ''} so far)" if failed else ""
-        return Observation(False, "Running", f"{check.title}: running{note}.")
-    if check.kind == "Ingress":
-        lb = (status.get("loadBalancer") or {}).get("ingress") or []
-        address = ", ".join(i.get("ip") or i.get("hostname") or "" for i in lb)
-        hosts = ", ".join(r.get("host", "") for r in spec.get("rules") or [])
-        where = f" at {address}" if address else " (no address reported by the ingress controller yet)"
-        return Observation(True, "Created", f"Routes {hosts}{where}.")
-    return Observation(True, "Exists", f"{check.title} exists.")
-
-
-def parse_time(value: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
-        return None

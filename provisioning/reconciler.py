@@ -27,8 +27,9 @@ from provisioning.db import session_scope
 from provisioning.engines import get_engine
 from provisioning.engines.base import Check, Manifest, StoreSpec
 from provisioning.errors import ClusterRejectedError, ClusterUnavailableError
+from provisioning.health import monitor
 from provisioning.kube import ClusterInfo, Observation, WarningEvent
-from provisioning.models import ClusterStatus, Store, StoreStatus, User, utcnow
+from provisioning.models import ClusterStatus, FailureKind, ShopperStatus, Store, StoreStatus, User, utcnow
 from provisioning.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,12 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 60.0
 PROBE_INTERVAL = timedelta(seconds=15)
 DRIFT_INTERVAL = timedelta(seconds=30)
+# A store that failed on its timeout alone is still watched at this pace: if it converges
+# (a slow image pull, a node that joined late) it becomes ready without a retry.
+RECOVERY_INTERVAL = timedelta(seconds=30)
+# Events are kept an hour: only those of the current attempt explain it. A little slack
+# covers clock skew between this process and the API server.
+EVENT_SKEW = timedelta(seconds=5)
 # Requests in flight at once for applies, across all stores: a store's objects go out in
 # dependency waves, each wave in parallel (see _apply_all). Bounded so that 100 stores
 # provisioned at once do not become hundreds of concurrent writes to the API server.
@@ -64,6 +71,8 @@ class Cluster(Protocol):
     def warning_events(self, namespace: str) -> list[WarningEvent]: ...
 
     def managed_namespaces(self) -> dict[str, str]: ...
+
+    def read_secret_value(self, namespace: str, name: str, key: str) -> str: ...
 
 
 @dataclass
@@ -130,6 +139,8 @@ class Reconciler:
         self._last_probe: datetime | None = None
         self._last_drift: datetime | None = None
         self._failures = 0
+        # kwok nodes run no containers: the shopper path cannot be verified there.
+        self._simulated = False
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, settings.max_concurrent_provisioning), thread_name_prefix="reconcile"
         )
@@ -176,7 +187,7 @@ class Reconciler:
         try:
             self._drift_check()
             self._promote_requested()
-            stores = self._due_stores()
+            stores = self._due_stores() + self._shopper_checks_due()
             futures = [self._pool.submit(self._step_safely, store_id, status) for store_id, status in stores]
             for future in futures:
                 future.result()
@@ -199,6 +210,8 @@ class Reconciler:
         except ClusterUnavailableError as error:
             info = ClusterInfo(False, self.settings.kube_context or "current context", error=str(error))
         self._last_probe = now
+        if info.reachable:
+            self._simulated = info.simulated
         self._write_cluster_status(info)
         if not info.reachable:
             self._cluster_lost(info.error, write=False)
@@ -268,9 +281,23 @@ class Reconciler:
             rows = session.exec(
                 select(Store.id, Store.status, Store.next_attempt_at).where(
                     col(Store.status).in_([StoreStatus.PROVISIONING, StoreStatus.DELETING])
+                    | ((col(Store.status) == StoreStatus.FAILED) & (col(Store.failure_kind) == FailureKind.TIMEOUT))
                 )
             ).all()
         return [(sid, status) for sid, status, due in rows if due is None or due <= now]
+
+    def _shopper_checks_due(self) -> list[tuple[str, str]]:
+        """Ready stores whose last shopper-path check is older than the interval."""
+        cutoff = self.clock() - timedelta(seconds=self.settings.shopper_check_interval_seconds)
+        with Session(self.db) as session:
+            query = select(Store.id).where(
+                col(Store.status) == StoreStatus.READY,
+                col(Store.shopper_checked_at).is_(None) | (col(Store.shopper_checked_at) <= cutoff),
+            )
+            if self._simulated:  # nothing new to learn until real nodes run the stores
+                query = query.where(col(Store.shopper_status) != ShopperStatus.NOT_VERIFIABLE)
+            rows = session.exec(query).all()
+        return [(store_id, StoreStatus.READY) for store_id in rows]
 
     def _drift_check(self) -> None:
         """One LIST of namespaces: finish deletions and notice ready stores that vanished."""
@@ -305,7 +332,12 @@ class Reconciler:
 
     def _step_safely(self, store_id: str, status: str) -> None:
         try:
-            result = self._delete_step(store_id) if status == StoreStatus.DELETING else self._provision_step(store_id)
+            if status == StoreStatus.DELETING:
+                result = self._delete_step(store_id)
+            elif status == StoreStatus.READY:
+                result = self._shopper_step(store_id)
+            else:
+                result = self._provision_step(store_id, status)
         except ClusterUnavailableError:
             raise
         except ClusterRejectedError as error:
@@ -329,55 +361,110 @@ class Reconciler:
             ).first()
         return (row[0], row[1]) if row else None
 
-    def _provision_step(self, store_id: str) -> StepResult | None:
+    def _provision_step(self, store_id: str, status: str = StoreStatus.PROVISIONING) -> StepResult | None:
+        """Apply once, then read readiness; also watches stores that failed on time alone."""
         assert self.cluster is not None
         loaded = self._load(store_id)
-        if loaded is None or loaded[0].status != StoreStatus.PROVISIONING:
+        if loaded is None or loaded[0].status != status:
             return None
         store, owner = loaded
+        recovering = status == StoreStatus.FAILED
         engine = get_engine(store.engine)
         spec = spec_for(store, owner)
         now = self.clock()
         changes: dict[str, Any] = {}
-        if store.applied_at is None:
+        if store.applied_at is None and not recovering:
             self._apply_all(spec, retry=store.attempts > 0)
             changes["applied_at"] = now
         checks = engine.checks(spec)
         observed = {check.condition: self.cluster.observe(spec.namespace, check) for check in checks}
         conditions = conditions_from(checks, observed, store.conditions or [], now)
         changes["conditions"] = conditions
-        if all(obs.ready for obs in observed.values()):
+        pending = next((obs for obs in observed.values() if not obs.ready), None)
+        if pending is None:
+            shopper = monitor.run_check(self.cluster, spec, self.settings, simulated=self._simulated)
+            conditions.append(monitor.shopper_condition(shopper, store.conditions or [], now.isoformat()))
             changes.update(
-                status=StoreStatus.READY,
-                health="working",
-                ready_at=now,
-                message=f"Ready: open {store.url}",
-                next_attempt_at=None,
+                shopper_status=shopper.status, shopper_message=shopper.message[:1000], shopper_checked_at=now
             )
-            seconds = (now - (store.provisioning_started_at or now)).total_seconds()
-            return StepResult(changes, "store.ready", f"ready in {seconds:.0f}s")
-        events = self.cluster.warning_events(spec.namespace)
-        pending = next(obs for obs in observed.values() if not obs.ready)
-        job_failed = any(obs.reason == "JobFailed" for obs in observed.values())
+            if shopper.status != ShopperStatus.FAILED:
+                changes.update(
+                    status=StoreStatus.READY,
+                    health="working",
+                    ready_at=now,
+                    message=f"Ready: open {store.url}",
+                    next_attempt_at=None,
+                    failure_kind=None,
+                )
+                seconds = (now - (store.provisioning_started_at or now)).total_seconds()
+                detail = f"ready in {seconds:.0f}s" + (" (converged after its timeout)" if recovering else "")
+                if shopper.status == ShopperStatus.NOT_VERIFIABLE:
+                    detail += "; shopper path not verifiable on a simulated cluster"
+                return StepResult(changes, "store.ready", detail)
+            pending_message = f"Waiting for the storefront: {shopper.message}"
+        else:
+            pending_message = pending.message
+        if recovering:
+            return self._still_failed(store, observed, changes, now)
+        since = store.applied_at or store.provisioning_started_at or now
+        events = causes.since(self.cluster.warning_events(spec.namespace), since - EVENT_SKEW)
+        job_failure = next((obs for obs in observed.values() if obs.reason == "JobFailed"), None)
         started = store.provisioning_started_at or now
         timed_out = now - started >= timedelta(seconds=self.settings.provisioning_timeout_seconds)
-        if job_failed or timed_out:
-            cause = causes.explain(events) or pending.message
-            lead = (
-                "The store setup failed"
-                if job_failed
-                else (f"Not ready after {_minutes_or_seconds(self.settings.provisioning_timeout_seconds)}")
-            )
+        if job_failure is not None:
+            # The Job's own failure (its condition and its script's last line) is the cause;
+            # a warning event from earlier in the install would only mislead.
             changes.update(
-                status=StoreStatus.FAILED, health="erroring", message=f"{lead}. {cause}", next_attempt_at=None
+                status=StoreStatus.FAILED,
+                health="erroring",
+                message=f"The store setup failed. {job_failure.message}"[:2000],
+                next_attempt_at=None,
+                failure_kind=FailureKind.SETUP,
             )
-            return StepResult(changes, "store.failed", cause)
+            return StepResult(changes, "store.failed", job_failure.message[:500])
+        if timed_out:
+            cause = causes.explain(events) or pending_message
+            lead = f"Not ready after {_minutes_or_seconds(self.settings.provisioning_timeout_seconds)}"
+            changes.update(
+                status=StoreStatus.FAILED,
+                health="erroring",
+                message=f"{lead}. {cause} Still watching: it becomes ready by itself if it gets there."[:2000],
+                next_attempt_at=now + RECOVERY_INTERVAL,
+                failure_kind=FailureKind.TIMEOUT,
+            )
+            return StepResult(changes, "store.failed", cause[:500])
         trouble = causes.explain(events, include_unknown=False)
         if trouble and causes.is_persistent(events):
             changes.update(health="erroring", message=f"Having trouble: {trouble}")
         else:
-            changes.update(health="working", message=f"Working: {pending.message}")
+            changes.update(health="working", message=f"Working: {pending_message}"[:2000])
         return StepResult(changes)
+
+    def _still_failed(
+        self, store: Store, observed: dict[str, Observation], changes: dict[str, Any], now: datetime
+    ) -> StepResult:
+        """A store failed on its timeout that has not converged: keep watching, unless its Job failed."""
+        job_failure = next((obs for obs in observed.values() if obs.reason == "JobFailed"), None)
+        if job_failure is not None:
+            changes.update(
+                message=f"The store setup failed. {job_failure.message}"[:2000],
+                failure_kind=FailureKind.SETUP,
+                next_attempt_at=None,
+            )
+            return StepResult(changes, "store.failed", job_failure.message[:500])
+        changes["next_attempt_at"] = now + RECOVERY_INTERVAL
+        return StepResult(changes)
+
+    def _shopper_step(self, store_id: str) -> StepResult | None:
+        """Re-check a ready store as a shopper; degraded (still ready) while it fails."""
+        assert self.cluster is not None
+        loaded = self._load(store_id)
+        if loaded is None or loaded[0].status != StoreStatus.READY:
+            return None
+        store, owner = loaded
+        result = monitor.run_check(self.cluster, spec_for(store, owner), self.settings, simulated=self._simulated)
+        changes, action = monitor.ready_store_changes(store, result, self.clock())
+        return StepResult(changes, action, result.message[:500] if action else "")
 
     def _apply_all(self, spec: StoreSpec, *, retry: bool) -> None:
         """Apply in three dependency waves, the requests of a wave in parallel.
@@ -470,8 +557,18 @@ class Reconciler:
                     "next_attempt_at": self.clock() + timedelta(seconds=30),
                 }
             )
+        if status == StoreStatus.READY:  # a re-check cannot be refused in a way that fails the store
+            return StepResult({"shopper_checked_at": self.clock()})
         return StepResult(
-            {"status": StoreStatus.FAILED, "health": "erroring", "message": str(error)}, "store.failed", str(error)
+            {
+                "status": StoreStatus.FAILED,
+                "health": "erroring",
+                "message": str(error),
+                "failure_kind": FailureKind.REJECTED,
+                "next_attempt_at": None,
+            },
+            "store.failed",
+            str(error),
         )
 
     def _save(self, store_id: str, expected_status: str, result: StepResult) -> None:

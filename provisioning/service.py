@@ -60,6 +60,7 @@ SUMMARY_COLUMNS = (
     Store.namespace,
     Store.status,
     Store.health,
+    Store.shopper_status,
     Store.message,
     Store.url,
     Store.created_at,
@@ -172,6 +173,10 @@ class StoreService:
             store.attempts += 1
             store.provisioning_started_at = None
             store.next_attempt_at = None
+            store.failure_kind = None
+            store.shopper_status = ""
+            store.shopper_message = ""
+            store.shopper_checked_at = None
             store.updated_at = utcnow()
             session.add(store)
             audit.record(session, actor=actor.username, action="store.retry", store_id=store.id, store_name=store.name)
@@ -253,19 +258,34 @@ class StoreService:
 
     def reveal_admin_password(self, actor: Actor, store_id: str) -> str:
         """Read the store's admin password from its Secret (the only place it exists)."""
+        return self._reveal_secret(actor, store_id, purpose="admin_password_key", action="store.reveal_password")
+
+    def reveal_publishable_key(self, actor: Actor, store_id: str) -> str:
+        """Read a Medusa store's publishable API key from its Secret, with the same checks."""
+        return self._reveal_secret(
+            actor, store_id, purpose="publishable_key_key", action="store.reveal_publishable_key"
+        )
+
+    def _reveal_secret(self, actor: Actor, store_id: str, *, purpose: str, action: str) -> str:
+        """Owner-or-admin check, then one Secret read, audited; the value is never stored.
+
+        `purpose` names the engine attribute holding the Secret key (WooCommerce predates
+        the attribute: its admin password key is the default).
+        """
         from provisioning.engines.base import SECRET_NAME
 
         store = self.get_store(actor, store_id)
         if store.status in (StoreStatus.DELETING, StoreStatus.DELETED):
             raise InvalidStateError(f"Store {store.name!r} is being deleted; its credentials are gone.")
+        defaults = {"admin_password_key": "wordpress-admin-password"}
+        key = getattr(get_engine(store.engine), purpose, defaults.get(purpose))
+        if key is None:
+            raise InvalidStateError(f"Store {store.name!r} has no such credential.")
         if self.secrets is None:
             raise InvalidStateError("The cluster is not connected; try again in a moment.")
-        key = "wordpress-admin-password"
         value = self.secrets.read_secret_value(store.namespace, SECRET_NAME, key)
         with session_scope(self.db) as session:
-            audit.record(
-                session, actor=actor.username, action="store.reveal_password", store_id=store.id, store_name=store.name
-            )
+            audit.record(session, actor=actor.username, action=action, store_id=store.id, store_name=store.name)
         return value
 
     def store_insight(self, actor: Actor, store_id: str) -> StoreInsight:

@@ -27,6 +27,8 @@ class FakeCluster:
     events: dict[str, list[WarningEvent]] = field(default_factory=dict)
     reject_kinds: dict[str, str] = field(default_factory=dict)
     calls: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # Like kwok: no container runs, so the shopper path is not verifiable.
+    simulated: bool = True
 
     def _check(self) -> None:
         if not self.reachable:
@@ -35,7 +37,7 @@ class FakeCluster:
     def probe(self) -> ClusterInfo:
         if not self.reachable:
             return ClusterInfo(False, self.context, "https://fake", error="connection refused")
-        return ClusterInfo(True, self.context, "https://fake", version="v1.36.0", simulated=True)
+        return ClusterInfo(True, self.context, "https://fake", version="v1.36.0", simulated=self.simulated)
 
     def apply(self, manifest: Manifest) -> dict[str, Any]:
         self._check()
@@ -103,6 +105,13 @@ class FakeCluster:
     def warning_events(self, namespace: str) -> list[WarningEvent]:
         self._check()
         return list(self.events.get(namespace, []))
+
+    def read_secret_value(self, namespace: str, name: str, key: str) -> str:
+        self._check()
+        secret = self.objects.get(("Secret", namespace, name))
+        if secret is None or key not in secret.get("stringData", {}):
+            raise ClusterRejectedError("The store's credentials are not there yet; try again when it is ready.")
+        return str(secret["stringData"][key])
 
     def managed_namespaces(self) -> dict[str, str]:
         self._check()

@@ -109,7 +109,12 @@ def test_requested_to_ready(
     current = reload(db, store.id)
     assert current.status == StoreStatus.READY
     assert current.ready_at is not None
-    assert all(c["status"] == "True" for c in current.conditions)
+    *objects, shopper = current.conditions
+    assert all(c["status"] == "True" for c in objects)
+    # The fake is simulated like kwok: the shopper path is never claimed to pass.
+    assert (shopper["type"], shopper["status"], shopper["reason"]) == ("ShopperReady", "Unknown", "NotVerifiable")
+    assert current.shopper_status == "not_verifiable"
+    assert "simulated cluster" in current.shopper_message
     assert store.url in current.message
     assert actions(db, store.id) == ["store.create", "store.provisioning", "store.ready"]
 
@@ -170,7 +175,7 @@ def test_timeout_fails_with_the_most_useful_cause(
     reconciler.run_once()
     current = reload(db, store.id)
     assert current.status == StoreStatus.FAILED
-    assert current.message.startswith("Not ready after 10 minutes.")
+    assert current.message.startswith("Not ready after 15 minutes.")
     assert "quota is too small" in current.message and "exceeded quota" in current.message
     assert actions(db, store.id)[-1] == "store.failed"
 

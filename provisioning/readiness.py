@@ -1,0 +1,129 @@
+"""Readiness rules and the reading of API objects: pure functions on objects as the API returns them.
+
+Kept apart from kube.py (the transport) so the rules can be tested as data and reused by
+whatever reads the objects (today a GET per object, later a watch cache).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from provisioning.engines.base import Check
+
+# A termination message is at most 4 KiB (kubelet); a store page wants its last lines.
+TERMINATION_MESSAGE_CHARS = 600
+
+
+@dataclass
+class Observation:
+    """One condition as read from the cluster."""
+
+    ready: bool
+    reason: str
+    message: str
+
+
+def negated_time(value: str) -> float:
+    moment = parse_time(value)
+    return -moment.timestamp() if moment else 0.0
+
+
+def pod_state(pod: dict[str, Any]) -> dict[str, Any]:
+    status = pod.get("status") or {}
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    waiting = [
+        (cs.get("state") or {}).get("waiting", {}).get("reason", "")
+        for cs in status.get("containerStatuses") or []
+        if (cs.get("state") or {}).get("waiting")
+    ]
+    return {
+        "pod": pod["metadata"]["name"],
+        "phase": status.get("phase", "Pending"),
+        "ready": ready,
+        "restarts": sum(cs.get("restartCount", 0) for cs in status.get("containerStatuses") or []),
+        "waiting": ", ".join(filter(None, waiting)),
+        "node": (pod.get("spec") or {}).get("nodeName", ""),
+    }
+
+
+def event_fields(item: dict[str, Any]) -> dict[str, Any]:
+    involved = item.get("involvedObject", {})
+    last = item.get("lastTimestamp") or item.get("eventTime") or item.get("metadata", {}).get("creationTimestamp") or ""
+    return {
+        "reason": item.get("reason", ""),
+        "message": item.get("message", ""),
+        "object": f"{involved.get('kind', '')}/{involved.get('name', '')}",
+        "count": item.get("count") or 1,
+        "last_seen": str(last),
+    }
+
+
+def evaluate(check: Check, obj: dict[str, Any]) -> Observation:
+    """Readiness rules per kind, on the object as the API returned it (pure)."""
+    status = obj.get("status") or {}
+    spec = obj.get("spec") or {}
+    if check.kind == "StatefulSet":
+        want = spec.get("replicas", 1)
+        ready = status.get("readyReplicas", 0) or 0
+        if ready >= want:
+            return Observation(True, "Ready", f"{check.title}: {ready}/{want} ready.")
+        return Observation(False, "Starting", f"{check.title}: {ready}/{want} ready.")
+    if check.kind == "Deployment":
+        want = spec.get("replicas", 1)
+        available = status.get("availableReplicas", 0) or 0
+        if available >= want:
+            return Observation(True, "Available", f"{check.title}: {available}/{want} available.")
+        for cond in status.get("conditions") or []:
+            if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
+                return Observation(False, cond.get("reason", "ReplicaFailure"), cond.get("message", ""))
+        return Observation(False, "Starting", f"{check.title}: {available}/{want} available.")
+    if check.kind == "Job":
+        if (status.get("succeeded") or 0) >= 1:
+            return Observation(True, "Completed", f"{check.title}: completed.")
+        for cond in status.get("conditions") or []:
+            if cond.get("type") == "Failed" and cond.get("status") == "True":
+                return Observation(
+                    False, "JobFailed", f"{check.title} failed: {cond.get('message', cond.get('reason', ''))}"
+                )
+        failed = status.get("failed") or 0
+        note = f" ({failed} failed attempt{'s' if failed != 1 else ''} so far)" if failed else ""
+        return Observation(False, "Running", f"{check.title}: running{note}.")
+    if check.kind == "Ingress":
+        lb = (status.get("loadBalancer") or {}).get("ingress") or []
+        address = ", ".join(i.get("ip") or i.get("hostname") or "" for i in lb)
+        hosts = ", ".join(r.get("host", "") for r in spec.get("rules") or [])
+        where = f" at {address}" if address else " (no address reported by the ingress controller yet)"
+        return Observation(True, "Created", f"Routes {hosts}{where}.")
+    return Observation(True, "Exists", f"{check.title} exists.")
+
+
+def parse_time(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return None
+
+
+def last_failure(pods: list[dict[str, Any]]) -> str:
+    """The newest terminated-with-error message among a Job's pods, one line, or "".
+
+    With `terminationMessagePolicy: FallbackToLogsOnError` the kubelet fills it from the
+    container's last log lines, where our scripts put "store setup failed: <step>: <why>".
+    """
+    found: list[tuple[str, str]] = []
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            for state in (status.get("state") or {}, status.get("lastState") or {}):
+                terminated = state.get("terminated") or {}
+                if terminated and terminated.get("exitCode", 0) != 0:
+                    text = (terminated.get("message") or terminated.get("reason") or "").strip()
+                    if text:
+                        found.append((str(terminated.get("finishedAt") or ""), text))
+    if not found:
+        return ""
+    lines = [line.strip() for line in max(found)[1].splitlines() if line.strip()]
+    failed = [line for line in lines if "failed" in line.lower()]
+    line = (failed or lines)[-1]
+    return line if len(line) <= TERMINATION_MESSAGE_CHARS else line[: TERMINATION_MESSAGE_CHARS - 3] + "..."
