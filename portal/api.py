@@ -58,11 +58,17 @@ def store_json(store: Any, *, owner: str | None = None) -> dict[str, Any]:
         "namespace": store.namespace,
         "status": store.status,
         "health": store.health,
+        # The last shopper-path check: passed, failed, not_verifiable (simulated cluster) or
+        # unchecked. List rows carry the status only; GET /api/stores/{id} has all of it.
+        "shopperCheck": {"status": getattr(store, "shopper_status", "") or "unchecked"},
         "message": store.message,
         "url": store.url,
         "createdAt": store.created_at.isoformat(),
         "readyAt": store.ready_at.isoformat() if store.ready_at else None,
     }
+    if hasattr(store, "shopper_message"):
+        checked = store.shopper_checked_at
+        data["shopperCheck"].update(message=store.shopper_message, checkedAt=checked.isoformat() if checked else None)
     if owner is not None:
         data["createdBy"] = owner
     return data

@@ -30,11 +30,26 @@ STATUS_LABEL = {
 }
 
 
+SHOPPER_LABEL = {
+    "passed": "✅ A shopper's requests succeed",
+    "failed": "⚠️ Shoppers cannot use the store",
+    "not_verifiable": "➖ Not verifiable on a simulated cluster",
+    "": "⏳ Not checked yet",
+}
+
+
 def status_text(store: StoreLike) -> str:
     label, _, icon = STATUS_LABEL.get(StoreStatus(store.status), (store.status, "gray", ""))
     if store.status in (StoreStatus.PROVISIONING, StoreStatus.DELETING) and store.health == "erroring":
         return f"⚠️ {label} (having trouble)"
+    if store.status == StoreStatus.READY and store.health == "degraded":
+        return f"⚠️ {label} (degraded)"
     return f"{icon} {label}"
+
+
+def shopper_text(status: str) -> str:
+    """The shopper-path result in words; never a pass that was not seen."""
+    return SHOPPER_LABEL.get(status, status)
 
 
 def status_badge(store: StoreLike) -> str:
@@ -42,6 +57,8 @@ def status_badge(store: StoreLike) -> str:
     label, color, _ = STATUS_LABEL.get(StoreStatus(store.status), (store.status, "gray", ""))
     if store.health == "erroring" and store.status in IN_FLIGHT:
         return f":orange-badge[{label}: having trouble]"
+    if store.health == "degraded" and store.status == StoreStatus.READY:
+        return f":orange-badge[{label}: degraded]"
     return f":{color}-badge[{label}]"
 
 
@@ -87,6 +104,8 @@ def elapsed(store: StoreLike, *, now: datetime | None = None) -> str:
 def step_icon(condition: dict[str, Any], store: StoreLike) -> str:
     if condition.get("status") == "True":
         return "✅"
+    if condition.get("reason") == "NotVerifiable":
+        return "➖"
     if store.status == StoreStatus.FAILED:
         return "❌"
     if store.health == "erroring":

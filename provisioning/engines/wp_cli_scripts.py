@@ -32,7 +32,15 @@ run() {
 }"""
 
 
-def setup_script(*, url: str, title: str, admin_user: str, admin_email: str, woocommerce_version: str) -> str:
+def setup_script(
+    *,
+    url: str,
+    title: str,
+    admin_user: str,
+    admin_email: str,
+    woocommerce_version: str,
+    docroot: str = "/var/www/html",
+) -> str:
     """Install WordPress and WooCommerce, enable Cash on Delivery, add a sample product."""
     q = shlex.quote
     admin = q(admin_user)
@@ -40,7 +48,7 @@ def setup_script(*, url: str, title: str, admin_user: str, admin_email: str, woo
         [
             _PRELUDE,
             "tries=0",
-            "until [ -f /var/www/html/wp-includes/version.php ] && [ -f /var/www/html/wp-config.php ]; do",
+            f"until [ -f {q(docroot)}/wp-includes/version.php ] && [ -f {q(docroot)}/wp-config.php ]; do",
             "  tries=$((tries + 1))",
             f"  [ $tries -lt {FILES_WAIT_TRIES} ] || fail 'the web pod did not copy WordPress into the volume "
             f"within {FILES_WAIT_TRIES * 3 // 60} minutes (is the wordpress pod running?)'",
