@@ -11,38 +11,34 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
 
 from sqlalchemy import func, update
 from sqlalchemy.engine import Engine as DbEngine
 from sqlmodel import Session, col, select
 
-from provisioning import audit, causes, lease
+from provisioning import audit, lease
 from provisioning.actors import SYSTEM
 from provisioning.db import session_scope
 from provisioning.engines import get_engine
-from provisioning.engines.base import Check, Manifest, StoreSpec
+from provisioning.engines.base import StoreSpec
 from provisioning.errors import ClusterRejectedError, ClusterUnavailableError
-from provisioning.health import monitor
-from provisioning.kube import ClusterInfo, Observation, WarningEvent
+from provisioning.kube import ClusterInfo
+from provisioning.lifecycle.decisions import Cluster, StepResult, conditions_from, spec_for
+from provisioning.lifecycle.store_steps import StoreSteps
 from provisioning.models import ClusterStatus, FailureKind, ShopperStatus, Store, StoreStatus, User, utcnow
 from provisioning.settings import Settings
+
+# Re-exported: callers and tests know these by the reconciler's name.
+__all__ = ["Cluster", "Reconciler", "StepResult", "conditions_from", "spec_for"]
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60.0
 PROBE_INTERVAL = timedelta(seconds=15)
 DRIFT_INTERVAL = timedelta(seconds=30)
-# A store that failed on its timeout alone is still watched at this pace: if it converges
-# (a slow image pull, a node that joined late) it becomes ready without a retry.
-RECOVERY_INTERVAL = timedelta(seconds=30)
-# Events are kept an hour: only those of the current attempt explain it. A little slack
-# covers clock skew between this process and the API server.
-EVENT_SKEW = timedelta(seconds=5)
 # Requests in flight at once for applies, across all stores: a store's objects go out in
 # dependency waves, each wave in parallel (see _apply_all). Bounded so that 100 stores
 # provisioned at once do not become hundreds of concurrent writes to the API server.
@@ -51,76 +47,7 @@ APPLY_PARALLELISM = 16
 POD_CREATING_KINDS = frozenset({"Pod", "Deployment", "StatefulSet", "ReplicaSet", "DaemonSet", "Job", "CronJob"})
 
 
-class Cluster(Protocol):
-    """What the reconciler needs from Kubernetes (KubeCluster, or a fake in unit tests)."""
-
-    context: str
-
-    def probe(self) -> ClusterInfo: ...
-
-    def apply(self, manifest: Manifest) -> dict[str, Any]: ...
-
-    def create_if_absent(self, manifest: Manifest) -> bool: ...
-
-    def delete(self, api_version: str, kind: str, name: str, *, namespace: str | None = None) -> bool: ...
-
-    def get(self, api_version: str, kind: str, name: str, *, namespace: str | None = None) -> dict[str, Any] | None: ...
-
-    def observe(self, namespace: str, check: Check) -> Observation: ...
-
-    def warning_events(self, namespace: str) -> list[WarningEvent]: ...
-
-    def managed_namespaces(self) -> dict[str, str]: ...
-
-    def read_secret_value(self, namespace: str, name: str, key: str) -> str: ...
-
-
-@dataclass
-class StepResult:
-    """What one step decided; applied to the row only if its status did not change."""
-
-    changes: dict[str, Any]
-    audit_action: str | None = None
-    audit_detail: str = ""
-
-
-def spec_for(store: Store, owner: str) -> StoreSpec:
-    return StoreSpec(
-        id=store.id,
-        name=store.name,
-        namespace=store.namespace,
-        owner=owner,
-        engine=store.engine,
-        admin_user=store.admin_user,
-        admin_email=f"{store.admin_user}@{store.name}.invalid",
-    )
-
-
-def conditions_from(
-    checks: Sequence[Check], observed: dict[str, Observation], previous: list[dict[str, Any]], now: datetime
-) -> list[dict[str, Any]]:
-    """Conditions in check order, keeping the transition time of those that did not change."""
-    before = {c["type"]: c for c in previous}
-    result = []
-    for check in checks:
-        obs = observed.get(check.condition)
-        status = "Unknown" if obs is None else ("True" if obs.ready else "False")
-        old = before.get(check.condition)
-        changed = old is None or old.get("status") != status
-        result.append(
-            {
-                "type": check.condition,
-                "title": check.title,
-                "status": status,
-                "reason": obs.reason if obs else "Pending",
-                "message": obs.message if obs else "Not started yet.",
-                "last_transition": now.isoformat() if changed else old.get("last_transition", now.isoformat()),
-            }
-        )
-    return result
-
-
-class Reconciler:
+class Reconciler(StoreSteps):
     def __init__(
         self,
         db: DbEngine,
@@ -361,111 +288,6 @@ class Reconciler:
             ).first()
         return (row[0], row[1]) if row else None
 
-    def _provision_step(self, store_id: str, status: str = StoreStatus.PROVISIONING) -> StepResult | None:
-        """Apply once, then read readiness; also watches stores that failed on time alone."""
-        assert self.cluster is not None
-        loaded = self._load(store_id)
-        if loaded is None or loaded[0].status != status:
-            return None
-        store, owner = loaded
-        recovering = status == StoreStatus.FAILED
-        engine = get_engine(store.engine)
-        spec = spec_for(store, owner)
-        now = self.clock()
-        changes: dict[str, Any] = {}
-        if store.applied_at is None and not recovering:
-            self._apply_all(spec, retry=store.attempts > 0)
-            changes["applied_at"] = now
-        checks = engine.checks(spec)
-        observed = {check.condition: self.cluster.observe(spec.namespace, check) for check in checks}
-        conditions = conditions_from(checks, observed, store.conditions or [], now)
-        changes["conditions"] = conditions
-        pending = next((obs for obs in observed.values() if not obs.ready), None)
-        if pending is None:
-            shopper = monitor.run_check(self.cluster, spec, self.settings, simulated=self._simulated)
-            conditions.append(monitor.shopper_condition(shopper, store.conditions or [], now.isoformat()))
-            changes.update(
-                shopper_status=shopper.status, shopper_message=shopper.message[:1000], shopper_checked_at=now
-            )
-            if shopper.status != ShopperStatus.FAILED:
-                changes.update(
-                    status=StoreStatus.READY,
-                    health="working",
-                    ready_at=now,
-                    message=f"Ready: open {store.url}",
-                    next_attempt_at=None,
-                    failure_kind=None,
-                )
-                seconds = (now - (store.provisioning_started_at or now)).total_seconds()
-                detail = f"ready in {seconds:.0f}s" + (" (converged after its timeout)" if recovering else "")
-                if shopper.status == ShopperStatus.NOT_VERIFIABLE:
-                    detail += "; shopper path not verifiable on a simulated cluster"
-                return StepResult(changes, "store.ready", detail)
-            pending_message = f"Waiting for the storefront: {shopper.message}"
-        else:
-            pending_message = pending.message
-        if recovering:
-            return self._still_failed(store, observed, changes, now)
-        since = store.applied_at or store.provisioning_started_at or now
-        events = causes.since(self.cluster.warning_events(spec.namespace), since - EVENT_SKEW)
-        job_failure = next((obs for obs in observed.values() if obs.reason == "JobFailed"), None)
-        started = store.provisioning_started_at or now
-        timed_out = now - started >= timedelta(seconds=self.settings.provisioning_timeout_seconds)
-        if job_failure is not None:
-            # The Job's own failure (its condition and its script's last line) is the cause;
-            # a warning event from earlier in the install would only mislead.
-            changes.update(
-                status=StoreStatus.FAILED,
-                health="erroring",
-                message=f"The store setup failed. {job_failure.message}"[:2000],
-                next_attempt_at=None,
-                failure_kind=FailureKind.SETUP,
-            )
-            return StepResult(changes, "store.failed", job_failure.message[:500])
-        if timed_out:
-            cause = causes.explain(events) or pending_message
-            lead = f"Not ready after {_minutes_or_seconds(self.settings.provisioning_timeout_seconds)}"
-            changes.update(
-                status=StoreStatus.FAILED,
-                health="erroring",
-                message=f"{lead}. {cause} Still watching: it becomes ready by itself if it gets there."[:2000],
-                next_attempt_at=now + RECOVERY_INTERVAL,
-                failure_kind=FailureKind.TIMEOUT,
-            )
-            return StepResult(changes, "store.failed", cause[:500])
-        trouble = causes.explain(events, include_unknown=False)
-        if trouble and causes.is_persistent(events):
-            changes.update(health="erroring", message=f"Having trouble: {trouble}")
-        else:
-            changes.update(health="working", message=f"Working: {pending_message}"[:2000])
-        return StepResult(changes)
-
-    def _still_failed(
-        self, store: Store, observed: dict[str, Observation], changes: dict[str, Any], now: datetime
-    ) -> StepResult:
-        """A store failed on its timeout that has not converged: keep watching, unless its Job failed."""
-        job_failure = next((obs for obs in observed.values() if obs.reason == "JobFailed"), None)
-        if job_failure is not None:
-            changes.update(
-                message=f"The store setup failed. {job_failure.message}"[:2000],
-                failure_kind=FailureKind.SETUP,
-                next_attempt_at=None,
-            )
-            return StepResult(changes, "store.failed", job_failure.message[:500])
-        changes["next_attempt_at"] = now + RECOVERY_INTERVAL
-        return StepResult(changes)
-
-    def _shopper_step(self, store_id: str) -> StepResult | None:
-        """Re-check a ready store as a shopper; degraded (still ready) while it fails."""
-        assert self.cluster is not None
-        loaded = self._load(store_id)
-        if loaded is None or loaded[0].status != StoreStatus.READY:
-            return None
-        store, owner = loaded
-        result = monitor.run_check(self.cluster, spec_for(store, owner), self.settings, simulated=self._simulated)
-        changes, action = monitor.ready_store_changes(store, result, self.clock())
-        return StepResult(changes, action, result.message[:500] if action else "")
-
     def _apply_all(self, spec: StoreSpec, *, retry: bool) -> None:
         """Apply in three dependency waves, the requests of a wave in parallel.
 
@@ -515,62 +337,6 @@ class Reconciler:
         if errors:
             raise errors[0]
 
-    def _delete_step(self, store_id: str) -> StepResult | None:
-        assert self.cluster is not None
-        loaded = self._load(store_id)
-        if loaded is None or loaded[0].status != StoreStatus.DELETING:
-            return None
-        store = loaded[0]
-        now = self.clock()
-        namespace = self.cluster.get("v1", "Namespace", store.namespace)
-        if namespace is None:
-            return StepResult(
-                {
-                    "status": StoreStatus.DELETED,
-                    "deleted_at": now,
-                    "health": "working",
-                    "message": "Deleted; nothing is left in the cluster.",
-                    "next_attempt_at": None,
-                },
-                "store.deleted",
-            )
-        if namespace.get("status", {}).get("phase") != "Terminating":
-            self.cluster.delete("v1", "Namespace", store.namespace)
-        waited = (now - (store.deleting_started_at or now)).total_seconds()
-        message = f"Deleting: waiting for namespace {store.namespace} to finish terminating ({waited:.0f}s)."
-        health = "working"
-        if waited > self.settings.provisioning_timeout_seconds:
-            conditions = namespace.get("status", {}).get("conditions") or []
-            stuck = "; ".join(c.get("message", "") for c in conditions if c.get("status") == "True")
-            message = f"Deletion is taking long: {stuck or 'the namespace is still terminating'}"
-            health = "erroring"
-        return StepResult({"message": message, "health": health})
-
-    def _rejected(self, store_id: str, status: str, error: ClusterRejectedError) -> StepResult:
-        """The API refused a request: retrying the same thing will not help, tell the owner."""
-        log.warning("store %s: %s", store_id, error)
-        if status == StoreStatus.DELETING:
-            return StepResult(
-                {
-                    "health": "erroring",
-                    "message": f"Deletion refused by Kubernetes: {error}",
-                    "next_attempt_at": self.clock() + timedelta(seconds=30),
-                }
-            )
-        if status == StoreStatus.READY:  # a re-check cannot be refused in a way that fails the store
-            return StepResult({"shopper_checked_at": self.clock()})
-        return StepResult(
-            {
-                "status": StoreStatus.FAILED,
-                "health": "erroring",
-                "message": str(error),
-                "failure_kind": FailureKind.REJECTED,
-                "next_attempt_at": None,
-            },
-            "store.failed",
-            str(error),
-        )
-
     def _save(self, store_id: str, expected_status: str, result: StepResult) -> None:
         changes = dict(result.changes, updated_at=self.clock())
         with session_scope(self.db) as session:
@@ -596,10 +362,3 @@ class Reconciler:
 def _one_line(error: BaseException) -> str:
     text = f"{type(error).__name__}: {error}".splitlines()[0]
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _minutes_or_seconds(seconds: int) -> str:
-    if seconds % 60 == 0:
-        minutes = seconds // 60
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
-    return f"{seconds} seconds"
