@@ -6,8 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from portal.context import get_platform, require_actor
-from portal.display import elapsed, relative_time, status_badge, step_icon
+from portal.display import elapsed, relative_time, shopper_text, status_badge, step_icon
 from portal.feedback import user_errors
+from provisioning.engines import ENGINES
+from provisioning.engines.medusa import PUBLISHABLE_KEY_HEADER, sign_in_email
 from provisioning.errors import StorePlatformError
 from provisioning.models import IN_FLIGHT, StoreStatus
 
@@ -48,6 +50,14 @@ def progress() -> None:
                 f"{step_icon(condition, current)} **{condition.get('title', condition['type'])}** — "
                 f"{condition.get('message', '')}"
             )
+        if current.status == StoreStatus.READY:
+            checked = relative_time(current.shopper_checked_at)
+            st.markdown(
+                f"**Shopper path**: {shopper_text(current.shopper_status)}"
+                + (f" · checked {checked}" if checked else "")
+            )
+            if current.shopper_message:
+                st.caption(current.shopper_message)
         if current.status != store.status and (current.status not in IN_FLIGHT or store.status not in IN_FLIGHT):
             st.rerun()
 
@@ -55,15 +65,20 @@ def progress() -> None:
 progress()
 
 st.subheader("Links")
+store_engine = ENGINES.get(store.engine)
+admin_url = f"{store.url}{store_engine.admin_path() if store_engine else '/'}"
 if store.status == StoreStatus.READY:
-    st.markdown(f"- Storefront: [{store.url}]({store.url})\n- Admin: [{store.url}/wp-admin/]({store.url}/wp-admin/)")
+    st.markdown(f"- Storefront: [{store.url}]({store.url})\n- Admin: [{admin_url}]({admin_url})")
 else:
     st.caption(f"Will be served at {store.url} once ready.")
 st.markdown(f"Namespace `{store.namespace}` · created {relative_time(store.created_at)} · type {store.engine}")
 
 if store.status not in (StoreStatus.DELETING, StoreStatus.DELETED):
     st.subheader("Admin sign-in")
-    st.markdown(f"User: `{store.admin_user}`")
+    if store.engine == "medusa":
+        st.markdown(f"E-mail: `{sign_in_email(name=store.name, admin_user=store.admin_user)}`")
+    else:
+        st.markdown(f"User: `{store.admin_user}`")
     revealed_key = f"revealed:{store.id}"
     if st.button("Reveal admin password", key="reveal"):
         with user_errors():
@@ -74,6 +89,34 @@ if store.status not in (StoreStatus.DELETING, StoreStatus.DELETED):
         if st.button("Hide password", key="hide_password"):
             st.session_state.pop(revealed_key, None)
             st.rerun()
+
+if store.engine == "medusa" and store.status not in (StoreStatus.DELETING, StoreStatus.DELETED):
+    st.subheader("How to use your Medusa store")
+    st.markdown(
+        f"- Store API (for a storefront or an app): `{store.url}/store/...`; every call carries the "
+        f"header `{PUBLISHABLE_KEY_HEADER}` with the store's publishable key\n"
+        f"- Admin: [{store.url}/app]({store.url}/app), sign in with the e-mail and password above"
+    )
+    if store.url.startswith("http://"):
+        st.caption(
+            "This platform serves stores without TLS, so the admin's session cookie is allowed over plain "
+            "HTTP (MEDUSA_INSECURE_COOKIES). Fine on your own machine; use HTTPS anywhere else."
+        )
+    key_state = f"publishable:{store.id}"
+    if st.button("Reveal publishable key", key="reveal_publishable_key"):
+        with user_errors():
+            st.session_state[key_state] = platform.stores.reveal_publishable_key(actor, store.id)
+    publishable = st.session_state.get(key_state)
+    if publishable:
+        st.code(publishable, language=None)
+        if st.button("Hide key", key="hide_publishable_key"):
+            st.session_state.pop(key_state, None)
+            st.rerun()
+    st.markdown("**Try it**: list the products as a shopper would")
+    st.code(
+        f"curl -s -H '{PUBLISHABLE_KEY_HEADER}: {publishable or 'pk_...'}' {store.url}/store/products",
+        language="bash",
+    )
 
 if store.status != StoreStatus.DELETED:
     with st.expander("Live details from the cluster: events, pods, quota"):

@@ -7,67 +7,29 @@ Each test drives the real service and reconciler and reads the result back from 
 from __future__ import annotations
 
 import base64
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import config as kube_config
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from provisioning.actors import Actor
-from provisioning.db import make_engine, migrate
 from provisioning.engines.base import LABEL_COMPONENT, LABEL_STORE_ID, SECRET_NAME
 from provisioning.errors import ClusterRejectedError
 from provisioning.kube import KubeCluster
-from provisioning.models import Role, Store, StoreStatus
-from provisioning.reconciler import Reconciler
-from provisioning.service import StoreService
-from provisioning.settings import Settings
-from provisioning.users import UserService
-from tests.conftest import make_settings
+from provisioning.models import Store, StoreStatus
+from tests.shared.platform import StorePlatform
+from tests.shared.portal import unique
 
 pytestmark = pytest.mark.cluster
 
 
-class World:
+class World(StorePlatform):
     """One test's platform: its own SQLite DB, services and reconciler, on the shared cluster."""
 
     def __init__(self, tmp_path: Path, kubeconfig: Path, **overrides: Any) -> None:
         overrides.setdefault("provisioning_timeout_seconds", 120)
-        overrides.setdefault("max_concurrent_provisioning", 5)
-        self.settings: Settings = make_settings(tmp_path, reconcile_interval_seconds=0.2, **overrides)
-        self.db: Engine = make_engine(self.settings.database_url)
-        migrate(self.db)
-        self.kube = KubeCluster(kube_config.new_client_from_config(config_file=str(kubeconfig)), context="test")
-        self.users = UserService(self.db, self.settings)
-        self.users.ensure_first_admin()
-        admin = self.users.get_actor("admin")
-        self.users.create_user(admin, "alice", "alice-password-1", role=Role.USER)
-        self.alice: Actor = self.users.get_actor("alice")
-        self.stores = StoreService(self.db, self.settings, secrets=self.kube)
-        self.reconciler = Reconciler(self.db, self.settings, lambda: self.kube, identity=f"test-{uuid.uuid4().hex[:6]}")
-
-    def store(self, store_id: str) -> Store:
-        with Session(self.db) as session:
-            store = session.get(Store, store_id)
-            assert store is not None
-            return store
-
-    def drive(self, store_id: str, until: Callable[[Store], bool], *, timeout: float = 90) -> Store:
-        """Run reconciler passes until `until(store)` holds; fail with the store's last message."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.reconciler.run_once()
-            store = self.store(store_id)
-            if until(store):
-                return store
-            if time.monotonic() > deadline:
-                pytest.fail(f"store {store.name} stuck at {store.status}: {store.message}")
-            time.sleep(0.3)
+        super().__init__(tmp_path, None, kubeconfig, **overrides)
+        self.kube: KubeCluster = self.kube  # type: ignore[assignment]  # always set: a kubeconfig is given
 
 
 @pytest.fixture
@@ -77,21 +39,8 @@ def world(tmp_path: Path, control_plane: Any) -> Iterator[World]:
     w.db.dispose()
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:5]}"
-
-
 def status_is(*statuses: str) -> Callable[[Store], bool]:
     return lambda store: store.status in statuses
-
-
-def namespace_gone(kube: KubeCluster, name: str, timeout: float = 90) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if kube.get("v1", "Namespace", name) is None:
-            return True
-        time.sleep(0.5)
-    return False
 
 
 def test_store_becomes_ready_with_every_object_as_intended(world: World) -> None:
@@ -105,7 +54,11 @@ def test_store_becomes_ready_with_every_object_as_intended(world: World) -> None
 
     final = world.drive(store.id, ready)
     assert StoreStatus.PROVISIONING in seen
-    assert all(c["status"] == "True" for c in final.conditions)
+    *objects, shopper = final.conditions
+    assert all(c["status"] == "True" for c in objects)
+    # kwok runs no container: the shopper path is reported as not verifiable, never as passed.
+    assert (shopper["type"], shopper["status"], shopper["reason"]) == ("ShopperReady", "Unknown", "NotVerifiable")
+    assert final.shopper_status == "not_verifiable"
     kube, ns = world.kube, store.namespace
 
     namespace = kube.get("v1", "Namespace", ns)
@@ -211,22 +164,14 @@ def test_quota_rejects_a_pod_and_limit_range_fills_defaults(world: World) -> Non
 def test_delete_removes_namespace_and_every_volume(world: World) -> None:
     store = world.stores.create_store(world.alice, unique("gone"))
     world.drive(store.id, status_is(StoreStatus.READY))
-    volumes = {
-        p["spec"]["volumeName"] for p in world.kube.list("v1", "PersistentVolumeClaim", namespace=store.namespace)
-    }
+    volumes = world.volumes_of(store.namespace)
     assert len(volumes) == 2
     world.stores.delete_store(world.alice, store.id)
     final = world.drive(store.id, status_is(StoreStatus.DELETED), timeout=120)
     assert final.deleted_at is not None
     assert world.kube.get("v1", "Namespace", store.namespace) is None
     assert world.kube.list("v1", "PersistentVolumeClaim", namespace=store.namespace) == []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        remaining = {pv["metadata"]["name"] for pv in world.kube.list("v1", "PersistentVolume")} & volumes
-        if not remaining:
-            break
-        time.sleep(0.5)
-    assert not remaining, f"volumes left behind: {remaining}"
+    world.volumes_released(volumes, timeout=30)
 
 
 def test_two_stores_policies_select_only_their_own_pods(world: World) -> None:
@@ -254,18 +199,7 @@ def test_recreating_a_name_while_the_old_namespace_terminates(world: World) -> N
     name = unique("again")
     old = world.stores.create_store(world.alice, name)
     world.drive(old.id, status_is(StoreStatus.READY))
-    # Hold the old namespace in Terminating with a finalizer on an object inside it.
-    world.kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {
-                "name": "held",
-                "namespace": old.namespace,
-                "finalizers": ["store-platform.io/test-hold"],
-            },
-        }
-    )
+    world.hold_namespace(old.namespace)  # it stays Terminating once deleted
     world.stores.delete_store(world.alice, old.id)
     world.drive(old.id, lambda s: "waiting for namespace" in s.message)
     terminating = world.kube.get("v1", "Namespace", old.namespace)
@@ -277,12 +211,7 @@ def test_recreating_a_name_while_the_old_namespace_terminates(world: World) -> N
     assert final.status == StoreStatus.READY, final.message
     assert world.store(old.id).status == StoreStatus.DELETING
 
-    world.kube._request(
-        "PATCH",
-        f"/api/v1/namespaces/{old.namespace}/serviceaccounts/held",
-        body={"metadata": {"finalizers": None}},
-        content_type="application/merge-patch+json",
-    )
+    world.release_namespace(old.namespace)
     world.drive(old.id, status_is(StoreStatus.DELETED), timeout=120)
 
 
