@@ -21,6 +21,10 @@ st.caption(f"You are using {usage.used} of {usage.allowed} stores.")
 engines = platform.stores.engines()
 options = list(engines) + list(PLANNED_ENGINES)
 labels = {**engines, **{k: f"{v} (coming next)" for k, v in PLANNED_ENGINES.items()}}
+ENGINE_CAPTIONS = {
+    "woocommerce": "WordPress + WooCommerce, MariaDB",
+    "medusa": "Medusa v2 server and worker, PostgreSQL, Redis; Store API and admin at /app",
+}
 
 name = st.text_input(
     "Store name",
@@ -44,7 +48,7 @@ engine = st.radio(
     format_func=labels.get,
     key="new_store_engine",
     horizontal=True,
-    captions=["WordPress + WooCommerce, MariaDB", "Medusa v2 server, PostgreSQL, Redis"][: len(options)],
+    captions=[ENGINE_CAPTIONS.get(option, "") for option in options],
 )
 
 if st.button("Create store", type="primary", key="create_store", disabled=usage.remaining == 0):

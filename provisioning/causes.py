@@ -73,10 +73,18 @@ def since(events: Sequence[E], moment: datetime) -> list[E]:
     return kept
 
 
+# A StatefulSet's claim is bound by the storage provisioner a moment after the pod exists:
+# until then the scheduler says "pod has unbound immediate PersistentVolumeClaims". That is
+# waiting; if it lasts past the timeout it is still named (as the likeliest cause).
+_UNBOUND_CLAIM = "unbound immediate persistentvolumeclaims"
+
+
 def _classify(reason: str, message: str) -> tuple[int, str] | None:
     if _waiting_for_affinity(reason, message):
         return 10, "Waiting for a pod it must run next to"
     lowered = message.lower()
+    if reason == "FailedScheduling" and _UNBOUND_CLAIM in lowered and "insufficient" not in lowered:
+        return 7, "Waiting for its volume to be provisioned"
     for rule_reason, needle, rank, prefix in _RULES:
         if reason == rule_reason and needle in lowered:
             return rank, prefix

@@ -2,68 +2,27 @@
 
 from __future__ import annotations
 
-import base64
-import json
-import os
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from provisioning.models import Role
-from provisioning.platform import Platform
-from provisioning.settings import Settings
-from tests.servers import run_portal
-
-PASSWORDS = {"admin": "admin-password-123", "alice": "alice-password-1", "bob": "bob-password-12"}
+from tests.shared.portal import build_platform, portal_env
+from tests.shared.servers import api_request, run_portal
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("api")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{workdir / 'portal.db'}",
-        "ADMIN_PASSWORD": PASSWORDS["admin"],
-        "COOKIE_KEY": "api-test-cookie-key-api-test-cookie-key",
-        "LOCAL_SECRETS_FILE": str(workdir / "secrets.env"),
-        "KUBECONFIG": str(workdir / "no-such-kubeconfig"),
-        "MAX_STORES_PER_USER": "2",
-        "MAX_FAILED_LOGINS": "3",
-    }
-    platform = Platform.build(Settings.from_env(env))
-    admin = platform.users.get_actor("admin")
-    for name in ("alice", "bob"):
-        platform.users.create_user(admin, name, PASSWORDS[name], role=Role.USER)
-    platform.db.dispose()
+    # The portal's default reconciler setting, as `make run` starts it.
+    env = portal_env(workdir, reconciler=None, inherit=True, MAX_STORES_PER_USER="2", MAX_FAILED_LOGINS="3")
+    build_platform(env).db.dispose()
     with run_portal(env, workdir / "portal.log") as url:
         yield url
 
 
-def call(
-    url: str,
-    method: str,
-    path: str,
-    *,
-    user: str | None = None,
-    body: Any = None,
-    raw: bytes | None = None,
-    password: str | None = None,
-) -> tuple[int, dict[str, Any]]:
-    headers = {"Content-Type": "application/json"}
-    if user:
-        token = base64.b64encode(f"{user}:{password or PASSWORDS[user]}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(url + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+call = api_request
 
 
 def test_health(api: str) -> None:
@@ -109,7 +68,7 @@ def test_create_list_get_delete_like_the_seed(api: str) -> None:
         ({"name": "Bad_Name"}, 400, "lowercase", "name"),
         ({}, 400, "Enter a store name", "name"),
         ({"name": "admin"}, 400, "reserved", "name"),
-        ({"name": "medusa-shop", "type": "medusa"}, 400, "not available yet", "engine"),
+        ({"name": "shopify-shop", "type": "shopify"}, 400, "Unknown store type", "engine"),
         ({"name": "x-shop", "type": 5}, 400, "must be a string", "type"),
     ],
 )

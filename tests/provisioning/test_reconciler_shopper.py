@@ -231,3 +231,25 @@ def test_events_from_before_this_attempt_do_not_explain_it(
     current = reload(db, store.id)
     assert current.status == StoreStatus.FAILED
     assert "quota" not in current.message, "a stale event must not be named as the cause"
+
+
+def test_a_claim_being_bound_is_waiting_not_trouble(
+    db: Engine,
+    reconciler: Reconciler,
+    real_cluster: FakeCluster,
+    stores: StoreService,
+    alice: Actor,
+    clock: Clock,
+) -> None:
+    store = stores.create_store(alice, "pvc-shop")
+    reconciler.run_once()
+    real_cluster.events[store.namespace] = [
+        WarningEvent(
+            "FailedScheduling",
+            "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: not helpful",
+            "Pod/mariadb-0",
+            last_seen=(clock.now + timedelta(seconds=1)).isoformat(),
+        )
+    ]
+    reconciler.run_once()
+    assert reload(db, store.id).health == "working"

@@ -202,7 +202,7 @@ def test_hourly_create_limit_is_not_reset_by_deleting(
     assert service.create_store(alice, "shop-three").name == "shop-three"
 
 
-@pytest.mark.parametrize(("engine", "fragment"), [("medusa", "MedusaJS"), ("shopify", "Unknown store type"), ("", "")])
+@pytest.mark.parametrize(("engine", "fragment"), [("shopify", "Unknown store type"), ("", ""), ("Medusa", "Unknown")])
 def test_unavailable_engines_are_refused(
     service: StoreService, alice: Actor, db: Engine, engine: str, fragment: str
 ) -> None:
@@ -215,7 +215,7 @@ def test_unavailable_engines_are_refused(
 
 
 def test_engines_lists_only_available_ones() -> None:
-    assert StoreService.engines() == {"woocommerce": "WooCommerce"}
+    assert StoreService.engines() == {"woocommerce": "WooCommerce", "medusa": "MedusaJS"}
 
 
 def test_disabled_user_cannot_create(
