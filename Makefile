@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test test-unit lint format dev-cluster dev-cluster-down control-plane bench clean venv
+.PHONY: run test test-fast test-unit test-group real-node lint format dev-cluster dev-cluster-down control-plane store-software test-deps bench clean venv
 
 venv: $(VENV)/.installed
 
@@ -19,16 +19,46 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 run: venv
 	$(VENV)/bin/streamlit run asgi.py --server.port $(PORT)
 
-## Set up everything (venv, PostgreSQL, Chromium, the Kubernetes control plane) and run every test.
-test: venv control-plane
-	./scripts/install-test-deps.sh
-	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
-	$(PY) -m pytest $(PYTEST_ARGS)
+# Where `make test` notes how long each phase took (name<TAB>seconds); the pytest plugin
+# tests/shared/report.py prints it with the tests' time by group at the end of the run.
+PHASES ?= .local/test-phases.tsv
+export STORE_PLATFORM_PHASES := $(abspath $(PHASES))
+# $(call timed,<phase>,<command>): run the command, append its wall time to $(PHASES).
+timed = ( s=$$EPOCHREALTIME; ( $(2) ); rc=$$?; \
+	printf '%s\t%s\n' '$(1)' "$$(awk -v a=$$s -v b=$$EPOCHREALTIME 'BEGIN{printf "%.1f", b-a}')" >> $(PHASES); \
+	exit $$rc )
 
-## Fast tests only: no control plane, PostgreSQL or browser.
-test-unit: venv
-	$(PY) -m pytest -m "not cluster and not postgres and not browser" $(PYTEST_ARGS)
+## Set up everything (venv, PostgreSQL, Chromium, npm, the Kubernetes control plane, the
+## Medusa build) and run every test. Installing packages and building the control plane run
+## in parallel (apt waits on the network, go build on the CPU); --durations=25 lists the
+## slowest tests, and the last lines say which real components ran and where the time went.
+test: venv
+	@mkdir -p $(dir $(PHASES)) && : > $(PHASES)
+	@$(call timed,install test deps + store software build,$(MAKE) --no-print-directory test-deps store-software) & deps=$$!; \
+	 $(call timed,control plane build,./tools/k8s/build.sh) & cp=$$!; \
+	 wait $$deps; a=$$?; wait $$cp; b=$$?; test $$a -eq 0 -a $$b -eq 0
+	@$(call timed,lint,$(PY) -m ruff check . && $(PY) -m ruff format --check .)
+	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
+
+## Fast tests only (the edit-test loop, under a minute): no control plane, PostgreSQL,
+## browser, store software, or any test with another heavy marker (see --fast in tests/conftest.py).
+test-fast: venv
+	$(PY) -m pytest --fast -q --durations=5 $(PYTEST_ARGS)
+
+test-unit: test-fast
+
+## One marked group, with what it needs: `make test-group GROUP=browser` (cluster, postgres,
+## browser, store_software, slow; or any -m expression: GROUP="cluster and not browser").
+test-group: venv test-deps control-plane store-software
+	$(PY) -m pytest -m "$(GROUP)" --durations=25 $(PYTEST_ARGS)
+
+## PostgreSQL, Redis, npm, Chromium (apt; quick when present).
+test-deps:
+	./scripts/install-test-deps.sh
+
+## The Medusa store server for tests/store_software (cached; tools/medusa/build.sh).
+store-software: test-deps
+	@if [ -x tools/medusa/build.sh ]; then ./tools/medusa/build.sh >/dev/null; fi
 
 lint: venv
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
@@ -46,6 +76,12 @@ dev-cluster: venv control-plane
 
 dev-cluster-down: venv
 	@$(PY) -m tests.harness down
+
+## The real test node: kubelet, kube-proxy, containerd, pause (cached; tools/node/build.sh) and
+## the images its tests run (cached; tools/images). Needs the control plane's Go module cache.
+real-node: test-deps control-plane
+	./tools/node/build.sh
+	$(PY) -m tools.images.build postgres-standin
 
 ## Benchmarks (after `make test` has built the control plane); writes bench/results/latest.json.
 bench: venv control-plane

@@ -1,7 +1,10 @@
-"""Shared fixtures, and the CI rule: a skipped test is a failure when CI=true.
+"""Shared fixtures, the CI rule (a skipped test is a failure when CI=true) and `--fast`.
 
-Tests that need a component (control plane, PostgreSQL, Chromium) skip locally with a
-reason; in CI the component must be there, so the skip is turned into a failure.
+Tests that need a component (control plane, PostgreSQL, Chromium, store software) skip
+locally with a reason; in CI the component must be there, so the skip is turned into a
+failure. `--fast` (make test-fast) keeps only the tests that need none of them.
+Helpers shared by every package are in tests/shared (waiting, portal environment and
+users, AppTest pages, the portal process, a platform on the control plane).
 """
 
 from __future__ import annotations
@@ -9,21 +12,73 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 
 from provisioning.actors import Actor
 from provisioning.db import make_engine, migrate
-from provisioning.models import Role
 from provisioning.settings import Settings
 from provisioning.users import UserService
+from tests.shared.platform import StorePlatform
+from tests.shared.portal import create_users, make_settings
 
-pytest_plugins = ["tests.harness.pytest_plugin", "tests.postgres_plugin"]
+pytest_plugins = [
+    "tests.shared.report",
+    "tests.harness.pytest_plugin",
+    "tests.postgres_plugin",
+    "tests.shared.browser",
+]
+
+# Markers that do not make a test heavy. Every other registered marker (cluster, postgres,
+# browser, slow, store_software, real_node, and any marker added later) names something a
+# fast run does without, so `--fast` leaves its tests out.
+LIGHT_MARKERS = frozenset(
+    {"parametrize", "filterwarnings", "skip", "skipif", "xfail", "usefixtures", "timeout", "hypothesis"}
+)
+# Fixtures that start a real component: a test using one is heavy even without a marker.
+HEAVY_FIXTURES = frozenset({"control_plane", "kube_api", "postgres_server_url", "chromium", "restartable_postgres"})
 
 STRICT_SKIPS = (
     os.environ.get("CI", "").lower() in ("1", "true", "yes") or os.environ.get("STORE_PLATFORM_STRICT_SKIPS") == "1"
 )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help="only tests that need no control plane, PostgreSQL, browser, store software or other heavy marker",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--fast"):
+        os.environ["STORE_PLATFORM_FAST"] = "1"  # property tests run fewer examples (tests/shared/examples.py)
+
+
+def is_heavy(item: pytest.Item) -> bool:
+    if any(mark.name not in LIGHT_MARKERS for mark in item.iter_markers()):
+        return True
+    return bool(HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--fast"):
+        heavy = [item for item in items if is_heavy(item)]
+        if heavy:
+            config.hook.pytest_deselected(items=heavy)
+            items[:] = [item for item in items if not is_heavy(item)]
+        return
+    # The control plane and PostgreSQL start in the background once collection is done
+    # (tests/harness/pytest_plugin.py, tests/postgres_plugin.py): run the modules that need
+    # no server first, so the servers come up meanwhile. Whole modules move, in their order.
+    needs_server: dict[str, bool] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        needs_server[module] = needs_server.get(module, False) or is_heavy(item)
+    items.sort(key=lambda item: needs_server[item.nodeid.split("::")[0]])
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -34,19 +89,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"Skipped under CI=true, which counts as a failure: {reason}"
-
-
-def make_settings(tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "database_url": f"sqlite:///{tmp_path / 'test.db'}",
-        "admin_password": "first-admin-password",
-        "cookie_key": "test-cookie-key-0123456789abcdef0123",
-        "local_secrets_file": str(tmp_path / "secrets.env"),
-        "run_reconciler": False,
-        "reconcile_interval_seconds": 0.05,
-    }
-    values.update(overrides)
-    return Settings.from_env({}, **values)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -72,6 +114,7 @@ def db(settings: Settings) -> Iterator[Engine]:
 
 @pytest.fixture
 def users(db: Engine, settings: Settings) -> UserService:
+    """The user service with the first admin; more users with `create_users` (tests/shared/portal.py)."""
     service = UserService(db, settings)
     service.ensure_first_admin()
     return service
@@ -84,11 +127,19 @@ def admin(users: UserService) -> Actor:
 
 @pytest.fixture
 def alice(users: UserService, admin: Actor) -> Actor:
-    users.create_user(admin, "alice", "alice-password-1", role=Role.USER)
-    return users.get_actor("alice")
+    return create_users(users, "alice")["alice"]
 
 
 @pytest.fixture
 def bob(users: UserService, admin: Actor) -> Actor:
-    users.create_user(admin, "bob", "bob-password-12", role=Role.USER)
-    return users.get_actor("bob")
+    return create_users(users, "bob")["bob"]
+
+
+@pytest.fixture
+def pg_platform(tmp_path: Path, postgres_url: str, control_plane: Any) -> Iterator[StorePlatform]:
+    """A StorePlatform on a fresh PostgreSQL database and the session's real control plane."""
+    platform = StorePlatform(tmp_path, postgres_url, control_plane.kubeconfig)
+    try:
+        yield platform
+    finally:
+        platform.cleanup()

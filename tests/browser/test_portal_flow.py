@@ -18,20 +18,10 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PASSWORDS, ROOT, SCREENSHOTS, Portal
+from tests.browser.conftest import ROOT, SCREENSHOTS, Portal
+from tests.shared.browser import idle, new_page, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
-
-IDLE = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
-
-
-def idle(page: Any) -> None:
-    """Streamlit is connected and no script run is in progress."""
-    page.wait_for_timeout(200)
-    page.wait_for_selector(IDLE, timeout=30_000)
-    page.wait_for_function(
-        '() => !document.querySelector(\'[data-stale="true"], [data-testid="stSkeleton"]\')', timeout=30_000
-    )
 
 
 def shot(page: Any, name: str) -> None:
@@ -45,16 +35,10 @@ def shot(page: Any, name: str) -> None:
         shutil.copy(path, target / path.name)
 
 
-def sign_in(browser: Any, portal: Portal, username: str) -> Any:
-    context = browser.new_context(viewport={"width": 1400, "height": 1500})
-    page = context.new_page()
+def signed_in(browser: Any, portal: Portal, username: str) -> Any:
+    page = new_page(browser)
     page.goto(portal.url)
-    idle(page)
-    page.get_by_role("textbox", name="Username").fill(username)
-    page.get_by_role("textbox", name="Password").fill(PASSWORDS[username])
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="My stores").wait_for(timeout=30_000)
-    idle(page)
+    sign_in(page, username)
     return page
 
 
@@ -79,14 +63,14 @@ def go(page: Any, link: str) -> None:
 def test_order_watch_open_reveal_isolate_delete(chromium: Any, portal: Portal) -> None:
     name = f"shop-{uuid.uuid4().hex[:5]}"
 
-    anonymous = chromium.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    anonymous = new_page(chromium, height=900)
     anonymous.goto(portal.url)
     idle(anonymous)
     expect(anonymous.get_by_role("textbox", name="Username")).to_be_visible()
     assert anonymous.get_by_role("heading", name="My stores").count() == 0
     shot(anonymous, "01-sign-in")
 
-    alice = sign_in(chromium, portal, "alice")
+    alice = signed_in(chromium, portal, "alice")
     expect(alice.get_by_text("You have no stores yet")).to_be_visible()
     shot(alice, "02-my-stores-empty")
 
@@ -125,7 +109,7 @@ def test_order_watch_open_reveal_isolate_delete(chromium: Any, portal: Portal) -
     expect(alice.get_by_text("1 of 10 stores used")).to_be_visible()
     shot(alice, "06-my-stores")
 
-    bob = sign_in(chromium, portal, "bob")
+    bob = signed_in(chromium, portal, "bob")
     expect(bob.get_by_text("You have no stores yet")).to_be_visible()
     assert bob.get_by_text(name).count() == 0
     bob.goto(f"{portal.url}/store?id={store.id}")
@@ -133,7 +117,7 @@ def test_order_watch_open_reveal_isolate_delete(chromium: Any, portal: Portal) -
     expect(bob.get_by_text("does not exist or is not yours")).to_be_visible()
     assert bob.get_by_text(name).count() == 0
 
-    admin = sign_in(chromium, portal, "admin")
+    admin = signed_in(chromium, portal, "admin")
     go(admin, "Admin")
     expect(admin.get_by_role("heading", name="Admin")).to_be_visible()
     shot(admin, "07-admin")

@@ -372,6 +372,10 @@ class ControlPlane:
         # kwok plays every kubelet (node status, leases, pod status, pod deletion): admin is
         # simpler than hand-writing the union of the kubelets' Node-authorizer permissions.
         kwok = pki.issue("kwok", "kwok-controller", organizations=("system:masters",))
+        # The API server's identity towards real kubelets (logs, exec, port-forward; realnode.py).
+        kubelet_client = pki.issue(
+            "apiserver-kubelet-client", "kube-apiserver-kubelet-client", organizations=("system:masters",)
+        )
         sa = pki.service_account_keys()
 
         kc = self.workdir / "kubeconfigs"
@@ -424,6 +428,10 @@ class ControlPlane:
                 "--endpoint-reconciler-type=none",
                 f"--cert-dir={self.workdir / 'apiserver-certs'}",
                 "--profiling=false",
+                # A real node (realnode.py) is reached at its InternalIP; kwok nodes have none.
+                "--kubelet-preferred-address-types=InternalIP,Hostname",
+                f"--kubelet-client-certificate={kubelet_client.cert}",
+                f"--kubelet-client-key={kubelet_client.key}",
             ],
         )
         self._wait("kube-apiserver /readyz", self._apiserver_ready, timeout=90)

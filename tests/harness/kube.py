@@ -8,40 +8,21 @@ flaky rather than failing for a reason.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-T = TypeVar("T")
+from tests.shared.waiting import wait_for
+
+__all__ = ["create_namespace", "delete_namespace", "exists", "impersonating_client", "unique_name", "wait_for"]
 
 
 def unique_name(prefix: str = "t") -> str:
     """A DNS-1123 label unique per call, so tests never collide or depend on order."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def wait_for(
-    predicate: Callable[[], T | None],
-    *,
-    timeout: float = 30.0,
-    interval: float = 0.2,
-    message: str = "condition",
-) -> T:
-    """Poll until ``predicate`` returns a truthy value and return it, else TimeoutError."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while True:
-        last = predicate()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
-        time.sleep(interval)
 
 
 def create_namespace(

@@ -46,10 +46,19 @@ def buttons(at: AppTest) -> set[str]:
     return {b.label for b in at.button}
 
 
+def store_page(open_page: Callable[..., AppTest], platform: Platform, store_id: str, **state: object) -> AppTest:
+    """Alice's store page once the store's row holds ``state``."""
+    set_state(platform, store_id, **state)
+    at = open_page("store", "alice", id=store_id)
+    assert not at.exception, at.exception
+    return at
+
+
 def test_in_flight_store_shows_steps_elapsed_time_and_refreshes(
     open_page: Callable[..., AppTest], portal_env: Platform, store_id: str
 ) -> None:
-    set_state(
+    at = store_page(
+        open_page,
         portal_env,
         store_id,
         status=StoreStatus.PROVISIONING,
@@ -57,8 +66,6 @@ def test_in_flight_store_shows_steps_elapsed_time_and_refreshes(
         provisioning_started_at=utcnow() - timedelta(seconds=75),
         conditions=CONDITIONS,
     )
-    at = open_page("store", "alice", id=store_id)
-    assert not at.exception
     body = texts(at)
     assert ":blue-badge[Provisioning]" in body
     assert re.search(r"Elapsed: 1m 1[5-9]s", body), body
@@ -70,7 +77,8 @@ def test_in_flight_store_shows_steps_elapsed_time_and_refreshes(
 def test_erroring_store_is_shown_differently_from_working(
     open_page: Callable[..., AppTest], portal_env: Platform, store_id: str
 ) -> None:
-    set_state(
+    at = store_page(
+        open_page,
         portal_env,
         store_id,
         status=StoreStatus.PROVISIONING,
@@ -79,7 +87,6 @@ def test_erroring_store_is_shown_differently_from_working(
         provisioning_started_at=utcnow(),
         conditions=CONDITIONS,
     )
-    at = open_page("store", "alice", id=store_id)
     body = texts(at)
     assert ":orange-badge[Provisioning: having trouble]" in body
     assert "No node has room" in body
@@ -90,8 +97,8 @@ def test_failed_store_shows_the_cause_and_a_retry(
     open_page: Callable[..., AppTest], portal_env: Platform, store_id: str
 ) -> None:
     cause = "Not ready after 10 minutes. The store's resource quota is too small: StatefulSet/mariadb: exceeded quota"
-    set_state(portal_env, store_id, status=StoreStatus.FAILED, health="erroring", message=cause, conditions=CONDITIONS)
-    at = open_page("store", "alice", id=store_id)
+    state = {"status": StoreStatus.FAILED, "health": "erroring", "message": cause, "conditions": CONDITIONS}
+    at = store_page(open_page, portal_env, store_id, **state)
     body = texts(at)
     assert ":red-badge[Failed]" in body and "quota is too small" in body
     assert "❌ **Web server**" in body
@@ -104,7 +111,8 @@ def test_ready_store_shows_links_and_time_to_ready(
     open_page: Callable[..., AppTest], portal_env: Platform, store_id: str
 ) -> None:
     started = utcnow() - timedelta(minutes=5)
-    set_state(
+    at = store_page(
+        open_page,
         portal_env,
         store_id,
         status=StoreStatus.READY,
@@ -113,7 +121,6 @@ def test_ready_store_shows_links_and_time_to_ready(
         ready_at=started + timedelta(seconds=150),
         conditions=[dict(c, status="True") for c in CONDITIONS],
     )
-    at = open_page("store", "alice", id=store_id)
     body = texts(at)
     assert ":green-badge[Ready]" in body
     assert "Ready after: 2m 30s" in body

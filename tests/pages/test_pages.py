@@ -21,6 +21,13 @@ def texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
+def store_page_text(open_page: Callable[..., AppTest], store_id: str) -> str:
+    """What alice reads on the page of store ``store_id``."""
+    at = open_page("store", "alice", id=store_id)
+    assert not at.exception, at.exception
+    return texts(at)
+
+
 def table_names(at: AppTest, *, marker: str = "Status") -> list[str]:
     """Store names from the store tables (those with a `marker` column, not the audit log)."""
     frames = [d.value for d in at.dataframe]
@@ -72,9 +79,7 @@ def test_bad_name_shows_an_inline_error_and_creates_nothing(
 
 def test_store_page_shows_progress_and_links(open_page: Callable[..., AppTest], portal_env: Platform) -> None:
     store = portal_env.stores.create_store(actor(portal_env, "alice"), "alices-shop")
-    at = open_page("store", "alice", id=store.id)
-    assert not at.exception
-    body = texts(at)
+    body = store_page_text(open_page, store.id)
     assert "Store alices-shop" in body
     assert "Queued" in body
     assert store.namespace in body
@@ -82,9 +87,7 @@ def test_store_page_shows_progress_and_links(open_page: Callable[..., AppTest], 
 
 def test_store_page_of_another_user_reveals_nothing(open_page: Callable[..., AppTest], portal_env: Platform) -> None:
     store = portal_env.stores.create_store(actor(portal_env, "bob"), "bobs-shop")
-    at = open_page("store", "alice", id=store.id)
-    assert not at.exception
-    body = texts(at)
+    body = store_page_text(open_page, store.id)
     assert "does not exist or is not yours" in body
     assert "bobs-shop" not in body and store.namespace not in body
 

@@ -9,22 +9,23 @@ finish the store once the API server is back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import config as kube_config
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
-from provisioning.kube import KubeCluster
 from provisioning.models import ClusterStatus, StoreStatus
 from provisioning.reconciler import Reconciler
-from tests.reliability.support import ADMIN_PASSWORD, COOKIE_KEY, ROOT, StorePlatform, capture_logs, wait_until
+from tests.reliability.support import StorePlatform, capture_logs, wait_until
+from tests.shared.apptest import open_page
+from tests.shared.portal import portal_env as environment
+from tests.shared.portal import set_env
 
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres]
 
@@ -51,15 +52,8 @@ class CountingReconciler(Reconciler):
 @pytest.fixture
 def portal_env(pg_platform: StorePlatform, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Environment for the portal under AppTest: the same database, no reconciler thread."""
-    env = {
-        "DATABASE_URL": pg_platform.settings.database_url,
-        "ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "COOKIE_KEY": COOKIE_KEY,
-        "RUN_RECONCILER": "false",
-        "LOCAL_SECRETS_FILE": str(tmp_path / "portal-secrets.env"),
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+    env = environment(tmp_path, database_url=pg_platform.settings.database_url)
+    set_env(monkeypatch, env | {"LOCAL_SECRETS_FILE": str(tmp_path / "portal-secrets.env")})
 
 
 def cluster_status(platform: StorePlatform) -> ClusterStatus | None:
@@ -68,34 +62,17 @@ def cluster_status(platform: StorePlatform) -> ClusterStatus | None:
 
 
 def render_as(platform: StorePlatform, username: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    at.session_state["actor"] = platform.users.get_actor(username)
-    return at.run()
+    return open_page(platform, None, username)
 
 
 @pytest.fixture
-def reconciler_thread(pg_platform: StorePlatform, control_plane: Any) -> Iterator[Callable[[], CountingReconciler]]:
-    stop = threading.Event()
-    threads: list[threading.Thread] = []
+def reconciler_thread(pg_platform: StorePlatform) -> Iterator[Callable[[], CountingReconciler]]:
+    with contextlib.ExitStack() as running:
 
-    def start() -> CountingReconciler:
-        reconciler = CountingReconciler(
-            pg_platform.db,
-            pg_platform.settings,
-            lambda: KubeCluster(
-                kube_config.new_client_from_config(config_file=str(control_plane.kubeconfig)), context="test"
-            ),
-            identity="outage-test",
-        )
-        thread = threading.Thread(target=reconciler.run_forever, args=(stop,), name="outage-reconciler", daemon=True)
-        thread.start()
-        threads.append(thread)
-        return reconciler
+        def start() -> CountingReconciler:
+            return running.enter_context(pg_platform.reconciling("outage-reconciler", cls=CountingReconciler))
 
-    yield start
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=60)
+        yield start
 
 
 def test_apiserver_outage_backs_off_shows_banner_then_finishes(

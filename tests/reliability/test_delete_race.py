@@ -9,15 +9,11 @@ deletion step removes whatever the provisioning step had applied.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from kubernetes import config as kube_config
 
-from provisioning.kube import KubeCluster
 from provisioning.models import StoreStatus
 from provisioning.reconciler import Reconciler
 from tests.reliability.support import StorePlatform, wait_until
@@ -31,21 +27,9 @@ TRIGGERS = (("provisioning", 0.0), ("provisioning", 0.3), ("provisioning", 1.5),
 
 
 @pytest.fixture
-def running_reconciler(pg_platform: StorePlatform, control_plane: Any) -> Iterator[Reconciler]:
-    reconciler = Reconciler(
-        pg_platform.db,
-        pg_platform.settings,
-        lambda: KubeCluster(
-            kube_config.new_client_from_config(config_file=str(control_plane.kubeconfig)), context="test"
-        ),
-        identity="race-test",
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=reconciler.run_forever, args=(stop,), name="race-reconciler", daemon=True)
-    thread.start()
-    yield reconciler
-    stop.set()
-    thread.join(timeout=60)
+def running_reconciler(pg_platform: StorePlatform) -> Iterator[Reconciler]:
+    with pg_platform.reconciling("race-reconciler") as reconciler:
+        yield reconciler
 
 
 def test_delete_racing_the_reconciler_mid_provisioning_ends_deleted(

@@ -26,8 +26,9 @@ from streamlit.testing.v1 import AppTest
 from provisioning.models import AuditEvent, Store, User
 from provisioning.names import MAX_LENGTH
 from provisioning.platform import Platform
-from provisioning.settings import Settings
-from tests.reliability.support import COOKIE_KEY, ROOT, portal_navigation
+from tests.shared.apptest import APP, PAGES, portal_navigation
+from tests.shared.examples import examples
+from tests.shared.portal import build_platform, portal_env, set_env
 
 NASTY = [
     "",
@@ -73,32 +74,21 @@ INPUTS = st.one_of(
     st.text(alphabet=string.printable, max_size=40),
 )
 PROFILE = settings(
-    max_examples=100,
+    max_examples=examples(100),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     database=None,
 )
-PAGES = {"new": "pages/new_store.py", "admin": "pages/admin.py"}
 COUNTS: dict[str, int] = {}
 OUTCOMES: dict[str, dict[str, int]] = {}
 
 
 @pytest.fixture
 def portal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
-    env = {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'forms.db'}",
-        "ADMIN_PASSWORD": "first-admin-password",
-        "COOKIE_KEY": COOKIE_KEY,
-        "RUN_RECONCILER": "false",
-        "LOCAL_SECRETS_FILE": str(tmp_path / "secrets.env"),
-        # Room for every valid example: the limits are tested elsewhere.
-        "MAX_STORES_PER_USER": "100000",
-        "MAX_CREATES_PER_HOUR": "100000",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    platform = Platform.build(Settings.from_env())
-    platform.users.create_user(platform.users.get_actor("admin"), "alice", "alice-password-1")
+    # Room for every valid example: the limits are tested elsewhere.
+    env = portal_env(tmp_path, MAX_STORES_PER_USER="100000", MAX_CREATES_PER_HOUR="100000")
+    set_env(monkeypatch, env | {"DATABASE_URL": f"sqlite:///{tmp_path / 'forms.db'}"})
+    platform = build_platform(users=("alice",))
     with portal_navigation():
         yield platform
 
@@ -111,7 +101,7 @@ def snapshot(platform: Platform) -> tuple[int, int, int]:
 
 
 def signed_in(platform: Platform, username: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at = AppTest.from_file(APP, default_timeout=30)
     at.session_state["actor"] = platform.users.get_actor(username)
     return at.run()
 

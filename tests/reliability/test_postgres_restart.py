@@ -25,29 +25,18 @@ from streamlit.testing.v1 import AppTest
 
 from provisioning.actors import Actor
 from provisioning.db import make_engine, migrate
-from provisioning.models import AuditEvent, Role, Store, StoreStatus, User
+from provisioning.models import AuditEvent, Store, StoreStatus, User
 from provisioning.platform import Platform
 from provisioning.reconciler import Reconciler
 from provisioning.service import StoreService
 from provisioning.settings import Settings
 from tests.fakes import FakeCluster
-from tests.reliability.support import (
-    COOKIE_KEY,
-    ROOT,
-    RestartablePostgres,
-    capture_logs,
-    portal_navigation,
-    wait_until,
-)
+from tests.reliability.support import RestartablePostgres, capture_logs, wait_until
+from tests.shared.apptest import APP, everything_shown, open_page, portal_navigation
+from tests.shared.portal import build_platform, portal_env, set_env
 
 pytestmark = pytest.mark.postgres
 
-PAGES = {
-    "stores": "pages/my_stores.py",
-    "new": "pages/new_store.py",
-    "store": "pages/store.py",
-    "admin": "pages/admin.py",
-}
 UNAVAILABLE = "The database is unavailable"
 TRACE_MARKERS = ("Traceback", "OperationalError", "psycopg", "sqlalchemy", 'File "')
 
@@ -67,38 +56,8 @@ def server(restartable_postgres: RestartablePostgres) -> Iterator[RestartablePos
 
 @pytest.fixture
 def portal(server: RestartablePostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
-    env = {
-        "DATABASE_URL": server.new_database(),
-        "ADMIN_PASSWORD": "first-admin-password",
-        "COOKIE_KEY": COOKIE_KEY,
-        "RUN_RECONCILER": "false",
-        "LOCAL_SECRETS_FILE": str(tmp_path / "secrets.env"),
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    platform = Platform.build(Settings.from_env())
-    admin = platform.users.get_actor("admin")
-    platform.users.create_user(admin, "alice", "alice-password-1", role=Role.USER)
-    return platform
-
-
-def everything_shown(at: AppTest) -> str:
-    elements = [*at.markdown, *at.error, *at.warning, *at.info, *at.title, *at.caption, *at.exception]
-    elements += [*at.sidebar.markdown, *at.code]
-    return "\n".join(str(getattr(e, "value", e)) for e in elements)
-
-
-def open_page(platform: Platform, page: str | None, username: str | None, **query: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    if username:
-        at.session_state["actor"] = platform.users.get_actor(username)
-    at.run()
-    if page:
-        for key, value in query.items():
-            at.query_params[key] = value
-        at.switch_page(PAGES[page])
-        at.run()
-    return at
+    set_env(monkeypatch, portal_env(tmp_path, database_url=server.new_database()))
+    return build_platform(users=("alice",))
 
 
 def assert_unavailable_message(at: AppTest, where: str) -> None:
@@ -129,7 +88,7 @@ def test_pages_show_a_clear_message_while_postgres_is_down_and_recover(
     try:
         for where, at in open_pages.items():
             assert_unavailable_message(at.run(), where)
-        anonymous = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+        anonymous = AppTest.from_file(APP, default_timeout=30).run()
         assert_unavailable_message(anonymous, "sign-in page")
         assert not anonymous.text_input, "no login form without the users table"
         with pytest.raises(DBAPIError):  # the service fails cleanly: nothing to half-write

@@ -9,11 +9,6 @@ API 404) rather than "forbidden", so store ids of others leak nothing.
 
 from __future__ import annotations
 
-import base64
-import json
-import os
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -32,13 +27,13 @@ from provisioning.users import UserService
 from tests.security.conftest import (
     FAKE_ADMIN_PASSWORD,
     PAGES,
-    PASSWORDS,
     SecretReads,
     everything_shown,
     open_page,
     secrets_of,
 )
-from tests.servers import run_portal
+from tests.shared.portal import build_platform, portal_env
+from tests.shared.servers import api_request, run_portal
 
 ACTIONS = ("list", "view", "reveal", "retry", "delete", "admin")
 # What each kind of actor gets for each action on alice's store.
@@ -351,19 +346,7 @@ def test_page_files_run_on_their_own_check_the_user(portal: Platform, stores: di
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     workdir = tmp_path_factory.mktemp("authz-api")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{workdir / 'portal.db'}",
-        "ADMIN_PASSWORD": PASSWORDS["admin"],
-        "COOKIE_KEY": "authz-api-cookie-key-authz-api-cookie-key",
-        "LOCAL_SECRETS_FILE": str(workdir / "secrets.env"),
-        "KUBECONFIG": str(workdir / "no-such-kubeconfig"),
-        "RUN_RECONCILER": "false",
-    }
-    platform = Platform.build(Settings.from_env(env))
-    admin = platform.users.get_actor("admin")
-    for name in ("alice", "bob"):
-        platform.users.create_user(admin, name, PASSWORDS[name], role=Role.USER)
+    platform = build_platform(env := portal_env(workdir, inherit=True))
     ids = {
         name: platform.stores.create_store(platform.users.get_actor("alice"), name).id
         for name in ("owner-shop", "other-shop", "admin-shop")
@@ -376,22 +359,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[st
 
 
 def http(url: str, method: str, path: str, user: str | None) -> tuple[int, Any]:
-    headers = {"Content-Type": "application/json"}
-    if user:
-        token = base64.b64encode(f"{user}:{PASSWORDS[user]}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    request = urllib.request.Request(
-        url + path, method=method, headers=headers, data=b"{}" if method == "POST" else None
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            status, body = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, body = error.code, error.read()
-    try:
-        return status, json.loads(body or b"null")
-    except ValueError:  # not an API route: the server answers with the portal's HTML
-        return status, body.decode(errors="replace")
+    return api_request(url, method, path, user=user, body={} if method == "POST" else None)
 
 
 API_STATUS = {200: "allowed", 202: "allowed", 401: "login only", 403: "refused", 404: "hidden"}

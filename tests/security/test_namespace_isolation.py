@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,6 @@ import pytest
 from provisioning.engines.base import LABEL_COMPONENT
 from provisioning.errors import ClusterRejectedError
 from provisioning.models import Store, StoreStatus
-from provisioning.reconciler import Reconciler
 from tests.reliability.support import StorePlatform, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres]
@@ -71,13 +69,8 @@ def ready_store(pg_platform: StorePlatform, control_plane: Any) -> Iterator[tupl
     platform = pg_platform
     assert platform.kube is not None
     kube = platform.kube
-    reconciler = Reconciler(platform.db, platform.settings, lambda: kube, identity="isolation-test")
     store = platform.create("fence")
-    deadline = time.monotonic() + 120
-    while platform.store(store.id).status != StoreStatus.READY:
-        assert time.monotonic() < deadline, platform.store(store.id).message
-        reconciler.run_once()
-        time.sleep(0.3)
+    platform.drive(store.id, lambda s: s.status == StoreStatus.READY, timeout=120)
     wait_until(lambda: len(kube.list("v1", "Pod", namespace=store.namespace)) >= 3, timeout=30, what="the store's pods")
     yield platform, store
 

@@ -13,21 +13,20 @@ from __future__ import annotations
 
 import base64
 import logging
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import config as kube_config
 
-from provisioning.kube import KubeCluster
 from provisioning.logging_setup import configure_logging
 from provisioning.models import StoreStatus
-from provisioning.reconciler import Reconciler
-from tests.reliability.support import ADMIN_PASSWORD, COOKIE_KEY, StorePlatform, capture_logs, wait_until
+from tests.reliability.support import StorePlatform, capture_logs, wait_until
 from tests.security.conftest import open_page
+from tests.shared.apptest import portal_navigation
+from tests.shared.portal import ADMIN_PASSWORD, COOKIE_KEY, set_env
+from tests.shared.portal import portal_env as environment
 
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres]
 
@@ -37,24 +36,18 @@ NOT_SECRET_KEYS = {"wordpress-admin-user"}
 
 @pytest.fixture
 def portal_env(pg_platform: StorePlatform, control_plane: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    env = {
-        "DATABASE_URL": pg_platform.settings.database_url,
-        "ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "COOKIE_KEY": COOKIE_KEY,
-        "RUN_RECONCILER": "false",
-        "LOCAL_SECRETS_FILE": str(tmp_path / "portal-secrets.env"),
-        "KUBECONFIG": str(control_plane.kubeconfig),
-        "KUBE_CONTEXT": "",
-        "LOG_LEVEL": "DEBUG",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+    env = environment(
+        tmp_path,
+        database_url=pg_platform.settings.database_url,
+        kubeconfig=control_plane.kubeconfig,
+        LOCAL_SECRETS_FILE=str(tmp_path / "portal-secrets.env"),
+        LOG_LEVEL="DEBUG",
+    )
+    set_env(monkeypatch, env)
 
 
 @pytest.fixture
 def navigation() -> Iterator[None]:
-    from tests.reliability.support import portal_navigation
-
     with portal_navigation():
         yield
 
@@ -75,22 +68,17 @@ def test_no_secret_in_logs_or_database_over_a_full_lifecycle(
     platform = pg_platform
     assert platform.kube is not None
     configure_logging()  # as the portal and worker do, before we turn every logger up to DEBUG
-    reconciler = Reconciler(
-        platform.db,
-        platform.settings,
-        lambda: KubeCluster(
-            kube_config.new_client_from_config(config_file=str(control_plane.kubeconfig)), context="test"
-        ),
-        identity="secrets-test",
-    )
+    reconciler = platform.make_reconciler("secrets-test")
     name = f"secret-{uuid.uuid4().hex[:5]}"
 
     def drive(until: str, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while platform.stores.list_stores(platform.alice, include_deleted=True)[0].status != until:
-            assert time.monotonic() < deadline, f"store not {until}"
+        def reached() -> bool:
+            if platform.stores.list_stores(platform.alice, include_deleted=True)[0].status == until:
+                return True
             reconciler.run_once()
-            time.sleep(0.2)
+            return False
+
+        wait_until(reached, timeout=timeout, what=f"the store to be {until}")
 
     with capture_logs(logging.DEBUG, every_logger=True) as logs:
         # Order it through the New store form.
