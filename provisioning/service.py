@@ -8,6 +8,7 @@ store get NotFoundError, not PermissionDeniedError, so store ids of others leak 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,6 +23,7 @@ from provisioning import audit
 from provisioning.actors import Actor
 from provisioning.db import session_scope
 from provisioning.engines import ENGINES, get_engine
+from provisioning.engines.base import Engine
 from provisioning.errors import (
     InvalidStateError,
     LimitExceededError,
@@ -258,32 +260,32 @@ class StoreService:
 
     def reveal_admin_password(self, actor: Actor, store_id: str) -> str:
         """Read the store's admin password from its Secret (the only place it exists)."""
-        return self._reveal_secret(actor, store_id, purpose="admin_password_key", action="store.reveal_password")
+        return self._reveal_secret(
+            actor, store_id, key=lambda engine: engine.admin_password_key, action="store.reveal_password"
+        )
 
     def reveal_publishable_key(self, actor: Actor, store_id: str) -> str:
         """Read a Medusa store's publishable API key from its Secret, with the same checks."""
         return self._reveal_secret(
-            actor, store_id, purpose="publishable_key_key", action="store.reveal_publishable_key"
+            actor, store_id, key=lambda engine: engine.publishable_key_key, action="store.reveal_publishable_key"
         )
 
-    def _reveal_secret(self, actor: Actor, store_id: str, *, purpose: str, action: str) -> str:
+    def _reveal_secret(self, actor: Actor, store_id: str, *, key: Callable[[Engine], str | None], action: str) -> str:
         """Owner-or-admin check, then one Secret read, audited; the value is never stored.
 
-        `purpose` names the engine attribute holding the Secret key (WooCommerce predates
-        the attribute: its admin password key is the default).
+        `key` picks the Secret key from the store's engine (None: it has no such credential).
         """
         from provisioning.engines.base import SECRET_NAME
 
         store = self.get_store(actor, store_id)
         if store.status in (StoreStatus.DELETING, StoreStatus.DELETED):
             raise InvalidStateError(f"Store {store.name!r} is being deleted; its credentials are gone.")
-        defaults = {"admin_password_key": "wordpress-admin-password"}
-        key = getattr(get_engine(store.engine), purpose, defaults.get(purpose))
-        if key is None:
+        secret_key = key(get_engine(store.engine))
+        if secret_key is None:
             raise InvalidStateError(f"Store {store.name!r} has no such credential.")
         if self.secrets is None:
             raise InvalidStateError("The cluster is not connected; try again in a moment.")
-        value = self.secrets.read_secret_value(store.namespace, SECRET_NAME, key)
+        value = self.secrets.read_secret_value(store.namespace, SECRET_NAME, secret_key)
         with session_scope(self.db) as session:
             audit.record(session, actor=actor.username, action=action, store_id=store.id, store_name=store.name)
         return value

@@ -76,6 +76,9 @@ class Engine(Protocol):
     name: str
     title: str
     available: bool
+    # Keys in the store's Secret that the owner may reveal; None: the engine has none.
+    admin_password_key: str
+    publishable_key_key: str | None
 
     def generate_secrets(self, spec: StoreSpec) -> dict[str, str]: ...
 

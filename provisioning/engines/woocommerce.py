@@ -64,6 +64,8 @@ class WooCommerceEngine:
     name = "woocommerce"
     title = "WooCommerce"
     available = True
+    admin_password_key = KEY_ADMIN_PASSWORD
+    publishable_key_key = None
 
     def admin_path(self) -> str:
         return "/wp-admin/"
