@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test test-fast test-unit test-group real-node lint format dev-cluster dev-cluster-down control-plane store-software test-deps bench clean venv
+.PHONY: test-images run test test-fast test-unit test-group real-node lint format dev-cluster dev-cluster-down control-plane store-software test-deps bench clean venv
 
 venv: $(VENV)/.installed
 
@@ -34,8 +34,8 @@ timed = ( s=$$EPOCHREALTIME; ( $(2) ); rc=$$?; \
 ## slowest tests, and the last lines say which real components ran and where the time went.
 test: venv
 	@mkdir -p $(dir $(PHASES)) && : > $(PHASES)
-	@$(call timed,install test deps + store software build,$(MAKE) --no-print-directory test-deps store-software) & deps=$$!; \
-	 $(call timed,control plane build,./tools/k8s/build.sh) & cp=$$!; \
+	@$(call timed,install test deps + store software + images,$(MAKE) --no-print-directory test-deps store-software test-images) & deps=$$!; \
+	 $(call timed,control plane + real node build,./tools/k8s/build.sh && ./scripts/install-test-deps.sh >/dev/null && ./tools/node/build.sh) & cp=$$!; \
 	 wait $$deps; a=$$?; wait $$cp; b=$$?; test $$a -eq 0 -a $$b -eq 0
 	@$(call timed,lint,$(PY) -m ruff check . && $(PY) -m ruff format --check .)
 	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
@@ -82,6 +82,10 @@ dev-cluster-down: venv
 real-node: test-deps control-plane
 	./tools/node/build.sh
 	$(PY) -m tools.images.build postgres-standin
+
+## Images the real-node tests run (built from Debian packages, cached; tools/images).
+test-images: test-deps
+	$(PY) -m tools.images.build postgres-standin >/dev/null
 
 ## Benchmarks (after `make test` has built the control plane); writes bench/results/latest.json.
 bench: venv control-plane

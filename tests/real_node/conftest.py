@@ -1,0 +1,74 @@
+"""Fixtures for tests on the real node (``tests/harness/realnode.py``).
+
+The session's control plane gets one real node (containerd + runc + kubelet + kube-proxy),
+the stand-in images imported into it, and the local-path provisioner. Nothing here builds
+for minutes: missing binaries or images are a skip naming the command (``make real-node``),
+which CI=true turns into a failure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from tests.harness.controlplane import ControlPlane
+from tests.harness.localpath import LocalPathProvisioner, storage_class
+from tests.harness.realnode import RealNode, RealNodeUnavailable, unavailable_reason
+from tests.shared.report import record_component
+from tools.images.build import IMAGES, build_image, rootfs_cached
+
+POSTGRES_IMAGE = IMAGES["postgres-standin"].ref
+
+
+@dataclass
+class RealCluster:
+    control_plane: ControlPlane
+    node: RealNode
+    provisioner: LocalPathProvisioner
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def real_cluster(control_plane: ControlPlane, pytestconfig: pytest.Config) -> Iterator[RealCluster]:
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    for name in ("postgres-standin",):
+        if not rootfs_cached(name):
+            pytest.skip(f"image {name} not built: run `python -m tools.images.build {name}` (make real-node)")
+    node = RealNode(control_plane)
+    try:
+        node.start()
+    except RealNodeUnavailable as exc:
+        pytest.skip(str(exc))
+    provisioner = None
+    try:
+        timings = dict(node.timings)
+        t0 = time.monotonic()
+        archive = build_image("postgres-standin", log=False)
+        timings["postgres-standin archive"] = round(time.monotonic() - t0, 2)
+        timings["postgres-standin import"] = node.import_image(archive)
+        provisioner = LocalPathProvisioner(control_plane.kubeconfig, node.name, node.workdir / "volumes")
+        provisioner.start()
+        api = control_plane.api_client()
+        try:
+            client.StorageV1Api(api).create_storage_class(storage_class())
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        finally:
+            api.close()
+        record_component(
+            pytestconfig, "real node (kubelet, containerd, runc)", f"Ready in {node.timings['total']:.1f}s"
+        )
+        print(f"[realnode] timings: {timings}")
+        yield RealCluster(control_plane, node, provisioner, timings)
+    finally:
+        if provisioner is not None:
+            provisioner.stop()
+        node.stop()
