@@ -54,11 +54,23 @@ def _make_sqlite_transactions_immediate(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# pg_advisory_xact_lock key for migrations ("SPMIGRAT" as a 64-bit integer).
+MIGRATION_LOCK_KEY = 0x53504D4947524154
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+    """Bring the schema to the newest revision (idempotent), once across processes.
+
+    Every process (portal replicas, the worker) migrates at start. On a first install they
+    start together: on PostgreSQL a transaction-scoped advisory lock makes the others wait
+    and then find the schema at head (DDL is transactional there, so the lock covers the
+    whole upgrade). SQLite's BEGIN IMMEDIATE already serialises writers.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
