@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine as DbEngine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from provisioning.db import session_scope
 from provisioning.models import WorkerLease, utcnow
@@ -49,6 +49,32 @@ def try_acquire(db: DbEngine, holder: str, *, ttl_seconds: float) -> bool:
         return True
     except IntegrityError:
         return False  # another worker created it first
+
+
+class LeaseLostError(RuntimeError):
+    """This worker no longer holds the lease: its pass must not write."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(f"reconciler {holder} lost its lease; another worker took over, this pass stops writing")
+
+
+def fence(session: Session, holder: str) -> None:
+    """The fencing check every write of a pass makes, inside the write's own transaction.
+
+    A pass can outlive its lease (a worker paused by SIGSTOP, a VM freeze, a long GC): by
+    then a standby may have taken over, and a late write from the deposed worker would undo
+    the new leader's. The holder identity is unique per process, so it is the fencing
+    token: the write proceeds only if this holder still has an unexpired lease. On
+    PostgreSQL the row is locked FOR SHARE, so a takeover waits for this transaction to end
+    and cannot slip in between the check and the write; SQLite's BEGIN IMMEDIATE already
+    serialises writers.
+    """
+    query = select(WorkerLease.holder, WorkerLease.expires_at).where(col(WorkerLease.name) == LEASE_NAME)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(read=True)
+    row = session.execute(query).first()
+    if row is None or row.holder != holder or row.expires_at is None or row.expires_at < utcnow():
+        raise LeaseLostError(holder)
 
 
 def release(db: DbEngine, holder: str) -> None:

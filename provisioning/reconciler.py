@@ -123,6 +123,9 @@ class Reconciler(StoreSteps):
         except ClusterUnavailableError as error:
             self._cluster_lost(str(error))
             return False
+        except lease.LeaseLostError as error:
+            log.warning("%s", error)
+            return False
 
     # -- cluster connection ---------------------------------------------------------------
 
@@ -171,6 +174,7 @@ class Reconciler(StoreSteps):
     def _promote_requested(self) -> None:
         """Move requested stores to provisioning while slots are free, oldest first."""
         with session_scope(self.db) as session:
+            lease.fence(session, self.identity)
             busy = session.exec(
                 select(func.count()).select_from(Store).where(Store.status == StoreStatus.PROVISIONING)
             ).one()
@@ -235,6 +239,7 @@ class Reconciler(StoreSteps):
         present = self.cluster.managed_namespaces()
         self._last_drift = now
         with session_scope(self.db) as session:
+            lease.fence(session, self.identity)
             ready = session.exec(select(Store).where(Store.status == StoreStatus.READY)).all()
             for store in ready:
                 if store.namespace not in present:
@@ -265,7 +270,7 @@ class Reconciler(StoreSteps):
                 result = self._shopper_step(store_id)
             else:
                 result = self._provision_step(store_id, status)
-        except ClusterUnavailableError:
+        except (ClusterUnavailableError, lease.LeaseLostError):
             raise
         except ClusterRejectedError as error:
             result = self._rejected(store_id, status, error)
@@ -340,6 +345,7 @@ class Reconciler(StoreSteps):
     def _save(self, store_id: str, expected_status: str, result: StepResult) -> None:
         changes = dict(result.changes, updated_at=self.clock())
         with session_scope(self.db) as session:
+            lease.fence(session, self.identity)
             outcome = session.execute(
                 update(Store).where(col(Store.id) == store_id, col(Store.status) == expected_status).values(**changes)
             )
