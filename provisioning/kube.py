@@ -200,9 +200,7 @@ class KubeCluster:
         simulated = False
         try:
             nodes = self._request("GET", "/api/v1/nodes", query={"limit": "50"}).get("items", [])
-            simulated = bool(nodes) and all(
-                "kwok.x-k8s.io/node" in (n["metadata"].get("annotations") or {}) for n in nodes
-            )
+            simulated = is_simulated(nodes)
         except (ClusterRejectedError, ClusterUnavailableError):
             pass
         return ClusterInfo(True, self.context, self.server, version=version, simulated=simulated)
@@ -370,6 +368,25 @@ class KubeCluster:
         error.status = status  # type: ignore[attr-defined]
         error.reason = payload.get("reason", "")  # type: ignore[attr-defined]
         raise error
+
+
+def is_simulated(nodes: list[dict[str, Any]]) -> bool:
+    """Whether store pods land only where no container runs (kwok's nodes).
+
+    A cluster with kwok nodes plus real nodes that are tainted (the test harness's real
+    node takes only pods that tolerate it) still runs ordinary store pods on kwok: no
+    container answers a shopper there. A real cluster has no kwok node, so it is never
+    called simulated, whatever its taints.
+    """
+    fake = [n for n in nodes if "kwok.x-k8s.io/node" in (n["metadata"].get("annotations") or {})]
+    if not fake:
+        return False
+    real = [n for n in nodes if n not in fake]
+    return not any(
+        not (n.get("spec") or {}).get("unschedulable")
+        and not any(t.get("effect") in ("NoSchedule", "NoExecute") for t in (n.get("spec") or {}).get("taints") or [])
+        for n in real
+    )
 
 
 def _short(error: BaseException) -> str:
