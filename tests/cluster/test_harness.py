@@ -243,11 +243,19 @@ def test_rbac_denies_service_account_without_role(
                 subjects=[client.RbacV1Subject(kind="ServiceAccount", name="nobody", namespace="default")],
             ),
         )
-        wait_for(
-            lambda: client.CoreV1Api(nobody).list_namespaced_secret(namespace) is not None,
-            timeout=10,
-            message="RoleBinding to take effect",
-        )
+
+        def allowed() -> bool:
+            # The authorizer sees a new RoleBinding through its informer, a moment later:
+            # until then the call is still refused (403), which means "not yet".
+            try:
+                client.CoreV1Api(nobody).list_namespaced_secret(namespace)
+            except ApiException as error:
+                if error.status == 403:
+                    return False
+                raise
+            return True
+
+        wait_for(allowed, timeout=10, message="RoleBinding to take effect")
         with pytest.raises(ApiException) as err:
             client.CoreV1Api(nobody).list_namespaced_secret("default")
         assert err.value.status == 403

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -29,6 +28,8 @@ import pytest
 import yaml
 
 from tests.helm.dockerfile_lint import parse
+from tests.shared.servers import free_port
+from tests.shared.waiting import WaitTimeout, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -36,12 +37,6 @@ DOCKERFILE = parse((ROOT / "Dockerfile").read_text())
 CHART_VALUES = yaml.safe_load((ROOT / "helm" / "store-platform" / "values.yaml").read_text())
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _make_read_only(path: Path) -> None:
@@ -131,17 +126,22 @@ class OutputReader:
             return "\n".join(self.lines)
 
     def wait_for(self, needle: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """The output once ``needle`` is in it; fails at once if the process exits first."""
+
+        def seen() -> bool:
             if needle in self.text():
-                return self.text()
+                return True
             if self.proc.poll() is not None:
                 self._thread.join(timeout=2)
-                break
-            time.sleep(0.05)
-        if needle in self.text():
-            return self.text()
-        raise AssertionError(f"{needle!r} not seen within {timeout}s; output:\n{self.text()}")
+                assert needle in self.text(), f"{needle!r} not seen before the process exited; output:\n{self.text()}"
+                return True
+            return False
+
+        try:
+            wait_for(seen, timeout=timeout, interval=0.05, message=repr(needle))
+        except WaitTimeout:
+            raise AssertionError(f"{needle!r} not seen within {timeout}s; output:\n{self.text()}") from None
+        return self.text()
 
     def finish(self, timeout: float) -> str:
         self._thread.join(timeout=timeout)
@@ -203,7 +203,7 @@ def test_portal_serves_health_and_the_healthcheck_script_agrees(app_dir: Path, i
     assert cmd is not None
     argv = cmd.exec_form()
     assert argv is not None
-    port = _free_port()
+    port = free_port()
     argv = [f"--server.port={port}" if a.startswith("--server.port=") else a for a in argv]
     # Same command; bound to loopback so the test exposes nothing.
     argv = ["--server.address=127.0.0.1" if a.startswith("--server.address=") else a for a in argv]
@@ -214,16 +214,16 @@ def test_portal_serves_health_and_the_healthcheck_script_agrees(app_dir: Path, i
     reader = OutputReader(proc)
     url = f"http://127.0.0.1:{port}/_stcore/health"
     try:
-        deadline = time.monotonic() + 60
-        status, body = 0, ""
-        while time.monotonic() < deadline:
+
+        def health() -> tuple[int, str] | None:
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
-                    status, body = response.status, response.read().decode()
-                    break
+                    return response.status, response.read().decode()
             except (urllib.error.URLError, OSError):
                 assert proc.poll() is None, f"streamlit exited: {reader.finish(timeout=5)}"
-                time.sleep(0.3)
+                return None
+
+        status, body = wait_for(health, timeout=60, interval=0.3, message="the portal's health endpoint")
         assert (status, body) == (200, "ok")
 
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:

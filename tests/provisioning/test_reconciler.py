@@ -8,18 +8,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from provisioning import lease
 from provisioning.actors import Actor
 from provisioning.engines.base import SECRET_NAME
 from provisioning.kube import WarningEvent
-from provisioning.models import AuditEvent, ClusterStatus, Store, StoreStatus, WorkerLease, utcnow
+from provisioning.models import ClusterStatus, StoreStatus, WorkerLease, utcnow
 from provisioning.reconciler import Reconciler, StepResult
 from provisioning.service import StoreService
 from provisioning.settings import Settings
 from tests.conftest import make_settings
 from tests.fakes import FakeCluster
+from tests.shared.platform import audit_actions, store_row
 
 
 class Clock:
@@ -59,19 +60,8 @@ def stores(db: Engine, settings: Settings) -> StoreService:
     return StoreService(db, settings)
 
 
-def reload(db: Engine, store_id: str) -> Store:
-    with Session(db) as session:
-        store = session.get(Store, store_id)
-        assert store is not None
-        return store
-
-
-def actions(db: Engine, store_id: str) -> list[str]:
-    with Session(db) as session:
-        rows = session.exec(
-            select(AuditEvent.action).where(AuditEvent.store_id == store_id).order_by(col(AuditEvent.id))
-        )
-        return list(rows.all())
+reload = store_row
+actions = audit_actions
 
 
 def test_requested_to_ready(

@@ -6,7 +6,6 @@ import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 
-import bcrypt
 import pytest
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
@@ -27,14 +26,6 @@ from provisioning.names import namespace_for
 from provisioning.service import StoreService
 from provisioning.settings import Settings
 from provisioning.users import UserService
-
-_gensalt = bcrypt.gensalt
-
-
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap hashes: these tests are about stores, not about bcrypt's cost factor."""
-    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": _gensalt(4, prefix))
 
 
 class FakeSecrets:

@@ -7,7 +7,6 @@ import stat
 from datetime import timedelta
 from pathlib import Path
 
-import bcrypt
 import pytest
 from sqlalchemy import func, inspect, text
 from sqlalchemy.engine import Engine
@@ -19,14 +18,6 @@ from provisioning.local_secrets import LocalSecrets
 from provisioning.models import AuditEvent, Role, User, utcnow
 from provisioning.settings import Settings
 from provisioning.users import UserService, check_password, hash_password
-
-_gensalt = bcrypt.gensalt
-
-
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap hashes for speed; test_default_bcrypt_cost checks the real cost factor."""
-    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": _gensalt(4, prefix))
 
 
 def user_count(db: Engine) -> int:
@@ -141,8 +132,7 @@ def test_no_first_admin_once_any_user_exists(users: UserService, db: Engine) -> 
 # -- passwords --------------------------------------------------------------------------------
 
 
-def test_default_bcrypt_cost(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bcrypt, "gensalt", _gensalt)
+def test_default_bcrypt_cost(real_bcrypt: None) -> None:
     hashed = hash_password("correct-horse-battery")
     assert hashed.startswith("$2b$")
     assert int(hashed.split("$")[2]) >= 10

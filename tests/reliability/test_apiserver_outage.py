@@ -119,11 +119,7 @@ def test_apiserver_outage_backs_off_shows_banner_then_finishes(
             control_plane.resume("kube-scheduler")
             paused.remove("kube-scheduler")
 
-            wait_until(
-                lambda: platform.store(store.id).status in (StoreStatus.READY, StoreStatus.FAILED),
-                timeout=120,
-                what="the store to finish after the outage",
-            )
+            platform.wait_status(store.id, StoreStatus.READY, StoreStatus.FAILED, what="the store to finish")
             ready_after = time.monotonic() - outage_end
     finally:
         for component in reversed(paused):

@@ -10,13 +10,14 @@ deletion step removes whatever the provisioning step had applied.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from provisioning.models import StoreStatus
 from provisioning.reconciler import Reconciler
-from tests.reliability.support import StorePlatform, wait_until
+from tests.reliability.support import StorePlatform
 
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres]
 
@@ -32,8 +33,27 @@ def running_reconciler(pg_platform: StorePlatform) -> Iterator[Reconciler]:
         yield reconciler
 
 
+@pytest.fixture
+def scheduler_held(control_plane: Any) -> Iterator[Callable[[], None]]:
+    """The scheduler paused (pods stay Pending, so no store can become ready and slip past
+    its moment: on a loaded machine a store went from requested to ready between two
+    looks); call the yielded function to let it go. Resumed at the end in any case."""
+    control_plane.pause("kube-scheduler")
+    held = [True]
+
+    def release() -> None:
+        if held[0]:
+            control_plane.resume("kube-scheduler")
+            held[0] = False
+
+    try:
+        yield release
+    finally:
+        release()
+
+
 def test_delete_racing_the_reconciler_mid_provisioning_ends_deleted(
-    pg_platform: StorePlatform, running_reconciler: Reconciler
+    pg_platform: StorePlatform, scheduler_held: Callable[[], None], running_reconciler: Reconciler
 ) -> None:
     platform = pg_platform
     assert platform.kube is not None
@@ -43,7 +63,9 @@ def test_delete_racing_the_reconciler_mid_provisioning_ends_deleted(
     reached: dict[str, float] = {}
     deleted_while: dict[str, str] = {}
     while remaining:
-        assert time.monotonic() - started < 90, f"stores never reached their moment: {remaining}"
+        if time.monotonic() - started >= 90:
+            seen = {i: (platform.store(i).status, platform.store(i).applied_at is not None) for i in remaining}
+            raise AssertionError(f"stores never reached their moment: {remaining}; (status, applied) now: {seen}")
         now = time.monotonic()
         for store_id, (moment, delay) in list(remaining.items()):
             current = platform.store(store_id)
@@ -57,13 +79,10 @@ def test_delete_racing_the_reconciler_mid_provisioning_ends_deleted(
                 deleted_while[store_id] = f"{current.status}, applied={current.applied_at is not None}"
                 del remaining[store_id]
         time.sleep(0.01)
+    scheduler_held()  # every delete is in: whatever was scheduled may run now
 
     for store in stores:
-        wait_until(
-            lambda store=store: platform.store(store.id).status == StoreStatus.DELETED,
-            timeout=120,
-            what=f"store {store.name} to be deleted",
-        )
+        platform.wait_status(store.id, StoreStatus.DELETED, what=f"store {store.name} to be deleted")
     for store in stores:
         final = platform.store(store.id)
         assert final.deleted_at is not None and final.active_name is None

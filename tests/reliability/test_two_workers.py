@@ -97,11 +97,7 @@ def test_two_workers_started_at_once_only_one_reconciles(
         )
         handoff = time.monotonic() - stopped_at
         later = platform.create("duo-after")
-        wait_until(
-            lambda: platform.store(later.id).status == StoreStatus.READY,
-            timeout=120,
-            what="a store to be ready under the standby",
-        )
+        platform.wait_status(later.id, StoreStatus.READY, what="a store to be ready under the standby")
 
     assert len(holders_while_both_lived) == 1, f"the lease changed hands while both lived: {holders_while_both_lived}"
     # Every store action of the first three stores is in the leader's log, none in the

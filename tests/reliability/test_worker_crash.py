@@ -117,11 +117,7 @@ def test_worker_killed_mid_provisioning_resumes_without_duplicates(
         paused = False
         second = start_worker(workers, platform, tmp_path, control_plane.kubeconfig)
         taken = takeover(platform, second, killed_at)
-        wait_until(
-            lambda: platform.store(store.id).status in (StoreStatus.READY, StoreStatus.FAILED),
-            timeout=120,
-            what="the store to finish provisioning under the new worker",
-        )
+        platform.wait_status(store.id, StoreStatus.READY, StoreStatus.FAILED, what="provisioning under the new worker")
         ready_after = time.monotonic() - killed_at
     finally:
         if paused:
@@ -143,7 +139,7 @@ def test_worker_killed_mid_deletion_finishes_the_deletion(
     assert platform.kube is not None
     first = start_worker(workers, platform, tmp_path, control_plane.kubeconfig)
     store = platform.create("crashdel")
-    wait_until(lambda: platform.store(store.id).status == StoreStatus.READY, timeout=120, what="the store to be ready")
+    platform.wait_status(store.id, StoreStatus.READY)
     volumes = platform.volumes_of(store.namespace)
     # Hold the namespace in Terminating (a finalizer on an object in it) so the kill lands
     # mid-deletion and the new worker finds the deletion still in progress.
@@ -168,11 +164,7 @@ def test_worker_killed_mid_deletion_finishes_the_deletion(
     )
     assert platform.store(store.id).status == StoreStatus.DELETING
     platform.release_namespace(store.namespace)
-    wait_until(
-        lambda: platform.store(store.id).status == StoreStatus.DELETED,
-        timeout=120,
-        what="the deletion to finish under the new worker",
-    )
+    platform.wait_status(store.id, StoreStatus.DELETED, what="the deletion to finish under the new worker")
     deleted_after = time.monotonic() - killed_at
 
     final = platform.store(store.id)

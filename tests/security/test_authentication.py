@@ -185,7 +185,7 @@ def test_without_a_cookie_key_setting_one_is_generated_once_and_kept_private(tmp
 # -- passwords at rest ---------------------------------------------------------------------
 
 
-def test_only_bcrypt_hashes_are_stored(users: UserService, admin: Actor, db: Engine) -> None:
+def test_only_bcrypt_hashes_are_stored(real_bcrypt: None, users: UserService, admin: Actor, db: Engine) -> None:
     """SQLite and PostgreSQL: every column of every table, as text, holds no password."""
     passwords = {"first-admin-password": "admin", "alice-password-1": "alice", "Zz9!unusual pass": "carol"}
     users.create_user(admin, "alice", "alice-password-1", role=Role.USER)

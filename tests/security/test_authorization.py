@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from provisioning.actors import Actor
 from provisioning.errors import NotFoundError, PermissionDeniedError
-from provisioning.models import AuditEvent, Role, Store, StoreStatus
+from provisioning.models import Role, Store, StoreStatus
 from provisioning.platform import Platform
 from provisioning.service import StoreService
 from provisioning.settings import Settings
@@ -32,6 +32,7 @@ from tests.security.conftest import (
     open_page,
     secrets_of,
 )
+from tests.shared.platform import audit_actions, store_row
 from tests.shared.portal import build_platform, portal_env
 from tests.shared.servers import api_request, run_portal
 
@@ -75,16 +76,7 @@ def fail_store(db: Engine, store_id: str) -> None:
         session.commit()
 
 
-def row(db: Engine, store_id: str) -> Store:
-    with Session(db) as session:
-        store = session.get(Store, store_id)
-        assert store is not None
-        return store
-
-
-def audit_actions(db: Engine, store_id: str) -> list[str]:
-    with Session(db) as session:
-        return list(session.exec(select(AuditEvent.action).where(AuditEvent.store_id == store_id)).all())
+row = store_row
 
 
 class RecordingSecrets:

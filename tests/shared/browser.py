@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.shared.portal import PASSWORDS
+from tests.shared.portal import PASSWORDS, ROOT
 from tests.shared.report import record_component
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+# How long an auto-waiting assertion (expect) or locator action waits. Playwright's 5 s
+# default is shorter than one page rerun on a loaded 2-core CI machine: a link rendered
+# by the rerun a status change triggers was missed that way (browser flake, run 1).
+TIMEOUT_MS = 30_000
 IDLE = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
 NOT_STALE = '() => !document.querySelector(\'[data-stale="true"], [data-testid="stSkeleton"]\')'
 
@@ -25,7 +30,7 @@ def chromium(pytestconfig: pytest.Config) -> Iterator[Any]:
     if executable is None:
         pytest.skip("Chromium not installed: apt-get install chromium (make test does)")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         pytest.skip("playwright (Python) not installed: pip install -r requirements-dev.txt")
     with sync_playwright() as playwright:
@@ -43,6 +48,7 @@ def chromium(pytestconfig: pytest.Config) -> Iterator[Any]:
             ],
         )
         record_component(pytestconfig, "Chromium", str(browser.version))
+        expect.set_options(timeout=TIMEOUT_MS)
         try:
             yield browser
         finally:
@@ -59,12 +65,40 @@ def idle(page: Any, *, timeout: float = 30_000) -> None:
     # Not seen: the run was over before we looked, or none was started; both are fine.
     with contextlib.suppress(Exception):
         page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]', timeout=200)
-    page.wait_for_selector(IDLE, timeout=timeout)
-    page.wait_for_function(NOT_STALE, timeout=timeout)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    try:
+        page.wait_for_selector(IDLE, timeout=timeout)
+        page.wait_for_function(NOT_STALE, timeout=timeout)
+    except PlaywrightTimeoutError as error:
+        raise AssertionError(f"the page did not become idle in {timeout / 1000:g}s: {page_state(page)}") from error
+
+
+def page_state(page: Any) -> str:
+    """What the app reported last: URL, connection and script state, stale elements."""
+    try:
+        state = page.evaluate(
+            """() => {
+                const app = document.querySelector('[data-testid="stApp"]');
+                return {
+                    connection: app && app.dataset.testConnectionState,
+                    script: app && app.dataset.testScriptState,
+                    stale: document.querySelectorAll('[data-stale="true"], [data-testid="stSkeleton"]').length,
+                };
+            }"""
+        )
+    except Exception as error:  # the page itself is gone: say so
+        return f"url {page.url}, state unreadable ({error})"
+    return (
+        f"url {page.url}, connection {state['connection']}, script {state['script']}, stale elements {state['stale']}"
+    )
 
 
 def new_page(browser: Any, *, width: int = 1400, height: int = 1500) -> Any:
-    return browser.new_context(viewport={"width": width, "height": height}).new_page()
+    """A page in a context of its own (its own cookies: one user each)."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(TIMEOUT_MS)
+    return context.new_page()
 
 
 def sign_in(page: Any, username: str, password: str | None = None, *, attempts: int = 3) -> None:
@@ -79,8 +113,31 @@ def sign_in(page: Any, username: str, password: str | None = None, *, attempts: 
         page.get_by_role("button", name="Sign in").click()
         try:
             page.get_by_role("heading", name="My stores").wait_for(timeout=15_000)
-            idle(page)
-            return
         except PlaywrightTimeoutError:
             continue
+        idle(page)
+        return
     raise AssertionError(f"could not sign in as {username} after {attempts} attempts")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """When a browser test fails, keep a screenshot and the app's state of every open page
+    (test-artifacts/failures/), so a failure on CI can be read without rerunning it."""
+    outcome = yield
+    report = outcome.get_result()
+    browser = getattr(item, "funcargs", {}).get("chromium")
+    if report.when != "call" or not report.failed or browser is None:
+        return
+    target = ROOT / "test-artifacts" / "failures"
+    target.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    lines = []
+    for c, context in enumerate(browser.contexts):
+        for p, page in enumerate(context.pages):
+            name = f"{stamp}-{item.name[:60]}-{c}-{p}"
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(target / f"{name}.png"), full_page=True)
+            lines.append(f"{name}: {page_state(page)}")
+    (target / f"{stamp}-{item.name[:60]}.txt").write_text("\n".join(lines) + "\n")
+    report.sections.append(("open pages at the failure", "\n".join(lines)))

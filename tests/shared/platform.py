@@ -31,6 +31,23 @@ from tests.shared.waiting import wait_for
 R = TypeVar("R", bound=Reconciler)
 
 
+def store_row(db: Engine, store_id: str) -> Store:
+    """The store's row as it is now in the database."""
+    with Session(db) as session:
+        store = session.get(Store, store_id)
+        assert store is not None, f"no store {store_id}"
+        return store
+
+
+def audit_actions(db: Engine, store_id: str) -> list[str]:
+    """The store's audit actions, oldest first."""
+    with Session(db) as session:
+        rows = session.exec(
+            select(AuditEvent.action).where(AuditEvent.store_id == store_id).order_by(col(AuditEvent.id))
+        )
+        return list(rows.all())
+
+
 def store_cluster(kubeconfig: Path | str) -> KubeCluster:
     """The product's KubeCluster on a kubeconfig (the session's control plane)."""
     return KubeCluster(kube_config.new_client_from_config(config_file=str(kubeconfig)), context="test")
@@ -86,17 +103,10 @@ class StorePlatform:
         return store
 
     def store(self, store_id: str) -> Store:
-        with Session(self.db) as session:
-            store = session.get(Store, store_id)
-            assert store is not None
-            return store
+        return store_row(self.db, store_id)
 
     def actions(self, store_id: str) -> list[str]:
-        with Session(self.db) as session:
-            rows = session.exec(
-                select(AuditEvent.action).where(AuditEvent.store_id == store_id).order_by(col(AuditEvent.id))
-            )
-            return list(rows.all())
+        return audit_actions(self.db, store_id)
 
     def lease(self) -> tuple[str, Any] | None:
         with Session(self.db) as session:
@@ -138,6 +148,20 @@ class StorePlatform:
         finally:
             stop.set()
             thread.join(timeout=60)
+
+    def wait_status(self, store_id: str, *statuses: str, timeout: float = 120, what: str | None = None) -> Store:
+        """Wait (another process or thread reconciles) until the store is in one of
+        ``statuses``; on timeout the failure names the store's last status and message."""
+
+        def reached() -> Store | None:
+            store = self.store(store_id)
+            return store if store.status in statuses else None
+
+        try:
+            return wait_for(reached, timeout=timeout, what=what or f"store {store_id} to be {' or '.join(statuses)}")
+        except AssertionError as error:
+            store = self.store(store_id)
+            raise AssertionError(f"{error}; last: {store.status}: {store.message}") from None
 
     def drive(
         self, store_id: str, until: Callable[[Store], bool], *, timeout: float = 90, interval: float = 0.3

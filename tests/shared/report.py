@@ -11,13 +11,16 @@ went.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS_KEY = pytest.StashKey[dict[str, str]]()
 # The group a test's time is counted in: its first marker in this order, else "unit".
 GROUP_ORDER = ("store_software", "real_node", "browser", "cluster", "postgres", "slow")
@@ -72,6 +75,22 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(timings, "store-platform-timings")
 
 
+def _medusa_version() -> str | None:
+    """The Medusa build the store_software tests ran (tools/medusa/build.sh's cache)."""
+    script = ROOT / "tools" / "medusa" / "build.sh"
+    if not script.exists():
+        return None
+    try:
+        done = subprocess.run([str(script), "--print"], capture_output=True, text=True, timeout=30)
+        server = Path(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 and done.stdout.strip() else None
+        if server is None:
+            return None
+        package = json.loads((server / "node_modules" / "@medusajs" / "medusa" / "package.json").read_text())
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return None
+    return f"@medusajs/medusa {package.get('version', '?')} ({server.parent.name})"
+
+
 def _phases() -> list[tuple[str, float]]:
     path = os.environ.get("STORE_PLATFORM_PHASES")
     if not path or not Path(path).exists():
@@ -93,6 +112,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     write = terminalreporter.write_line
     terminalreporter.section("real components and time")
     components = config.stash.get(COMPONENTS_KEY, {})
+    if "Medusa" not in components and timings.seconds.get("store_software"):
+        medusa = _medusa_version()
+        if medusa:
+            components["Medusa"] = medusa
     for name in ("Kubernetes API server", "PostgreSQL", "Chromium", "Medusa", "Object store"):
         write(f"  {name:<22} {components.get(name, 'not run')}")
     for name, version in sorted(components.items()):

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -74,6 +76,15 @@ def run_portal(env: dict[str, str], log: Path, *, timeout: float = 60) -> Iterat
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+        keep_log(log)
+
+
+def keep_log(log: Path) -> None:
+    """Copy a server's log to test-artifacts/logs (CI keeps it; pytest's tmp dirs rotate)."""
+    target = ROOT / "test-artifacts" / "logs"
+    target.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    shutil.copy(log, target / f"{stamp}-{log.parent.name}-{log.name}")
 
 
 def api_request(
