@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: test-images run test test-fast test-unit test-group real-node lint format dev-cluster dev-cluster-down control-plane store-software test-deps bench clean venv
+.PHONY: test-images medusa-node-images run test test-fast test-unit test-group real-node lint format dev-cluster dev-cluster-down control-plane store-software test-deps bench clean venv
 
 venv: $(VENV)/.installed
 
@@ -35,7 +35,7 @@ timed = ( s=$$EPOCHREALTIME; ( $(2) ); rc=$$?; \
 test: venv
 	@mkdir -p $(dir $(PHASES)) && : > $(PHASES)
 	@$(call timed,install test deps + store software + images,$(MAKE) --no-print-directory test-deps store-software test-images) & deps=$$!; \
-	 $(call timed,control plane + real node build,./tools/k8s/build.sh && ./scripts/install-test-deps.sh >/dev/null && ./tools/node/build.sh) & cp=$$!; \
+	 $(call timed,control plane + real node build,./tools/k8s/build.sh && ./scripts/install-test-deps.sh >/dev/null && ./tools/node/build.sh && ./tools/node/coredns/build.sh >/dev/null) & cp=$$!; \
 	 wait $$deps; a=$$?; wait $$cp; b=$$?; test $$a -eq 0 -a $$b -eq 0
 	@$(call timed,lint,$(PY) -m ruff check . && $(PY) -m ruff format --check .)
 	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
@@ -81,11 +81,18 @@ dev-cluster-down: venv
 ## the images its tests run (cached; tools/images). Needs the control plane's Go module cache.
 real-node: test-deps control-plane
 	./tools/node/build.sh
+	./tools/node/coredns/build.sh
 	$(PY) -m tools.images.build postgres-standin
 
 ## Images the real-node tests run (built from Debian packages, cached; tools/images).
+## The Medusa store and Redis stand-in images (`make medusa-node-images`) serve the
+## work-in-progress Medusa-on-the-real-node test (tests/real_node/test_medusa_store.py.wip).
 test-images: test-deps
 	$(PY) -m tools.images.build postgres-standin >/dev/null
+
+medusa-node-images: test-deps store-software
+	$(PY) -m tools.images.build redis-standin >/dev/null
+	$(PY) -m tools.images.build medusa-store >/dev/null
 
 ## Benchmarks (after `make test` has built the control plane); writes bench/results/latest.json.
 bench: venv control-plane

@@ -116,6 +116,13 @@ class Settings:
         default="",
         metadata={"env": "STORE_NODE_SELECTOR", "doc": "key=value[,key=value] nodes store pods must run on"},
     )
+    store_tolerations: str = field(
+        default="",
+        metadata={
+            "env": "STORE_TOLERATIONS",
+            "doc": "key[=value][:Effect][,...] taints store pods tolerate (with STORE_NODE_SELECTOR: dedicated nodes)",
+        },
+    )
     volume_size: str = field(default="2Gi", metadata={"env": "STORE_VOLUME_SIZE", "doc": "Size of each store volume"})
     wordpress_image: str = field(
         default=woo_pins.WORDPRESS_IMAGE,
@@ -254,12 +261,17 @@ class Settings:
         if not self.domain or self.domain.startswith(".") or " " in self.domain:
             raise SettingsError(f"DOMAIN {self.domain!r} is not a DNS name")
         _parse_pairs(self.store_node_selector)
+        _parse_tolerations(self.store_tolerations)
         if self.cookie_key and len(self.cookie_key) < 32:
             raise SettingsError("COOKIE_KEY must be at least 32 characters (it signs the login cookies).")
 
     @property
     def node_selector(self) -> dict[str, str]:
         return _parse_pairs(self.store_node_selector)
+
+    @property
+    def tolerations(self) -> list[dict[str, str]]:
+        return _parse_tolerations(self.store_tolerations)
 
     @property
     def is_sqlite(self) -> bool:
@@ -277,6 +289,28 @@ def _parse_pairs(raw: str) -> dict[str, str]:
             raise SettingsError(f"STORE_NODE_SELECTOR item {item!r} is not key=value")
         pairs[key.strip()] = value.strip()
     return pairs
+
+
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def _parse_tolerations(raw: str) -> list[dict[str, str]]:
+    """`key=value:Effect` tolerates that taint; `key:Effect` any value; `key` any value and effect."""
+    tolerations: list[dict[str, str]] = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        rest, colon, effect = item.rpartition(":") if ":" in item else (item, "", "")
+        key, eq, value = rest.partition("=")
+        if not key.strip() or (colon and effect not in TAINT_EFFECTS):
+            raise SettingsError(
+                f"STORE_TOLERATIONS item {item!r} is not key[=value][:Effect] (Effect: {', '.join(TAINT_EFFECTS)})"
+            )
+        toleration = {"key": key.strip(), "operator": "Equal" if eq else "Exists"}
+        if eq:
+            toleration["value"] = value.strip()
+        if effect:
+            toleration["effect"] = effect
+        tolerations.append(toleration)
+    return tolerations
 
 
 def _env_name(field_name: str) -> str:

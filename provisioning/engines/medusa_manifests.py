@@ -131,11 +131,20 @@ def setup_gate(settings: Settings, *, wait_seconds: int = SETUP_GATE_SECONDS, po
     CrashLoopBackOff, which delays the store by minutes and shows as "keeps crashing".
     Uses the PostgreSQL image (already on the node) as its own user, 999.
     """
-    query = "select count(*) from api_key where token = :'key' and deleted_at is null"
+    # Never the key itself in SQL: PostgreSQL logs a failing statement's text (e.g.
+    # "relation api_key does not exist" before migrations), so the gate compares SHA-256
+    # digests, and asks whether the table exists before reading it.
+    exists = "select to_regclass('public.api_key') is not null"
+    query = "select count(*) from api_key where encode(sha256(token::bytea), 'hex') = :'digest' and deleted_at is null"
     script = "\n".join(
         [
             f"deadline=$(( $(date +%s) + {wait_seconds} ))",
-            f'until [ "$(echo "{query}" | psql -qtAX -v key="$MEDUSA_PUBLISHABLE_KEY" 2>/dev/null)" = 1 ]; do',
+            'digest=$(printf %s "$MEDUSA_PUBLISHABLE_KEY" | sha256sum | cut -d" " -f1)',
+            "seeded() {",
+            f'  [ "$(echo "{exists}" | psql -qtAX 2>/dev/null)" = t ] &&',
+            f'  [ "$(echo "{query}" | psql -qtAX -v digest="$digest" 2>/dev/null)" = 1 ]',
+            "}",
+            "until seeded; do",
             '  if [ "$(date +%s)" -ge "$deadline" ]; then',
             "    echo 'store setup not seen; starting anyway'; exit 0",
             "  fi",

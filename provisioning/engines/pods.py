@@ -58,7 +58,13 @@ def pod_security(uid: int, *, unprivileged_ports: bool = False) -> dict[str, Any
 
 
 def placement(settings: Settings) -> dict[str, Any]:
-    return {"nodeSelector": settings.node_selector} if settings.node_selector else {}
+    """Where store pods may run: STORE_NODE_SELECTOR, and STORE_TOLERATIONS for tainted nodes."""
+    where: dict[str, Any] = {}
+    if settings.node_selector:
+        where["nodeSelector"] = settings.node_selector
+    if settings.tolerations:
+        where["tolerations"] = settings.tolerations
+    return where
 
 
 def storage(settings: Settings, *, size: str | None = None) -> dict[str, Any]:

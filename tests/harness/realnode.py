@@ -59,6 +59,7 @@ from tests.harness.controlplane import (
 
 NODE_BUILD_SCRIPT = REPO_ROOT / "tools" / "node" / "build.sh"
 NODE_VERSIONS_FILE = REPO_ROOT / "tools" / "node" / "VERSIONS"
+COREDNS_BUILD_SCRIPT = REPO_ROOT / "tools" / "node" / "coredns" / "build.sh"
 
 NODE_NAME = "real-node-0"
 POD_CIDR = "10.85.0.0/24"  # apart from kwok's fake 10.244.0.0/16 and the Services' 10.96.0.0/16
@@ -69,6 +70,13 @@ TAINT_KEY = "store-platform.io/real-node"
 TAINT = {"key": TAINT_KEY, "value": "true", "effect": "NoSchedule"}
 NODE_LABELS = {TAINT_KEY: "true"}
 NFT_TABLE = "store-platform-realnode"
+# Cluster DNS: CoreDNS as a process on the bridge address, behind the kube-dns Service whose
+# ClusterIP the kubelet gives pods. The IP is in the Service range's static band (the lowest
+# 256 addresses of a /16), which dynamic allocation avoids while the range has room.
+CLUSTER_DOMAIN = "cluster.local"
+CLUSTER_DNS_IP = "10.96.0.10"
+DNS_SERVICE = "kube-dns"
+DNS_LABELS = {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}
 
 STATE_DIR = Path("/var/lib/store-platform-realnode")  # journal (survives a crash), per-run dirs
 RUN_DIR = Path("/run/store-platform-realnode")  # sockets, containerd state
@@ -133,6 +141,15 @@ def find_node_binaries() -> Path | None:
     return Path(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip() else None
 
 
+def find_coredns() -> Path | None:
+    """The cached bin dir of ``tools/node/coredns/build.sh`` (never builds)."""
+    override = os.environ.get("STORE_PLATFORM_COREDNS_BIN")
+    if override:
+        return Path(override)
+    proc = subprocess.run(["bash", str(COREDNS_BUILD_SCRIPT), "--print"], capture_output=True, text=True, check=False)
+    return Path(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip() else None
+
+
 def unavailable_reason() -> str | None:
     """Why the real node cannot run here, or None if it can (cheap; used to skip tests)."""
     if os.geteuid() != 0:
@@ -146,6 +163,8 @@ def unavailable_reason() -> str | None:
         return "CNI plugins missing: apt-get install containernetworking-plugins (make real-node)"
     if find_node_binaries() is None:
         return "real node binaries not built: run tools/node/build.sh (make real-node)"
+    if find_coredns() is None:
+        return "CoreDNS (cluster DNS) not built: run tools/node/coredns/build.sh (make test-images)"
     return None
 
 
@@ -446,6 +465,8 @@ class RealNode:
         t0 = time.monotonic()
         with contextlib.suppress(Exception):
             self._delete_node_object()
+        with contextlib.suppress(Exception):
+            self._delete_dns_service()
         for comp in reversed(self.components):
             if comp.proc is not None and comp.proc.poll() is None:
                 t_comp = time.monotonic()
@@ -543,6 +564,10 @@ class RealNode:
         self._step("pause image", t)
 
         t = time.monotonic()
+        self._start_coredns()
+        self._step("cluster DNS", t)
+
+        t = time.monotonic()
         self._start_kubelet()
         self._start_kube_proxy()
         self._wait("node Ready", self._node_ready, timeout=90)
@@ -577,6 +602,10 @@ class RealNode:
             ("ip", "link", "add", BRIDGE, "type", "bridge"),
             ("ip", "addr", "add", f"{GATEWAY}/{prefix}", "dev", BRIDGE),
             ("ip", "link", "set", BRIDGE, "up"),
+            # The host reaches ClusterIPs over the bridge (kube-proxy DNATs its output), and
+            # nothing for the Service range leaves the machine by the default route. The
+            # route goes with the bridge.
+            ("ip", "route", "add", SERVICE_CIDR, "dev", BRIDGE, "src", GATEWAY),
         ):
             proc = _run(*argv)
             if proc.returncode != 0:
@@ -683,11 +712,118 @@ disabled_plugins = [
         archive = build_image("pause", pause_binary=self.bin_dir / "pause", log=False)
         self.import_image(archive)
 
+    # cluster DNS -----------------------------------------------------------------------------
+
+    def _start_coredns(self) -> None:
+        """CoreDNS on GATEWAY:53 serving CLUSTER_DOMAIN from the API server (admin kubeconfig),
+        reached by pods through the kube-dns Service (CLUSTER_DNS_IP) and an EndpointSlice
+        pointing at GATEWAY; kube-proxy does the rest. Other names get NXDOMAIN at once:
+        nothing is forwarded off this machine."""
+        coredns_bin = find_coredns()
+        if coredns_bin is None:
+            raise RealNodeUnavailable("CoreDNS not built: run tools/node/coredns/build.sh")
+        self.dns_ready_port = free_port()
+        corefile = f"""{CLUSTER_DOMAIN}:53 {{
+    bind {GATEWAY}
+    errors
+    ready 127.0.0.1:{self.dns_ready_port}
+    kubernetes {CLUSTER_DOMAIN} {{
+        kubeconfig {self.cp.kubeconfig}
+        pods insecure
+        ttl 5
+    }}
+    cache 5
+    loadbalance
+}}
+.:53 {{
+    bind {GATEWAY}
+    errors
+    template ANY ANY {{
+        rcode NXDOMAIN
+    }}
+}}
+"""
+        path = self.workdir / "Corefile"
+        path.write_text(corefile)
+        self._apply_dns_service()
+        self._spawn("coredns", ["-conf", str(path)], binary=coredns_bin / "coredns")
+
+        def ready() -> bool:
+            import urllib.request
+
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.dns_ready_port}/ready", timeout=2) as resp:
+                return bool(resp.status == 200)
+
+        self._wait("CoreDNS ready", ready, timeout=60)
+
+    def _apply_dns_service(self) -> None:
+        api = self.cp.api_client()
+        core, discovery = client.CoreV1Api(api), client.DiscoveryV1Api(api)
+        try:
+            with contextlib.suppress(client.ApiException):
+                core.delete_namespaced_service(DNS_SERVICE, "kube-system")
+            with contextlib.suppress(client.ApiException):
+                discovery.delete_namespaced_endpoint_slice(f"{DNS_SERVICE}-{self.name}", "kube-system")
+            service = {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": DNS_SERVICE, "namespace": "kube-system", "labels": DNS_LABELS},
+                # No selector: the EndpointSlice below names CoreDNS's address on the node.
+                "spec": {
+                    "clusterIP": CLUSTER_DNS_IP,
+                    "ports": [
+                        {"name": "dns", "protocol": "UDP", "port": 53, "targetPort": 53},
+                        {"name": "dns-tcp", "protocol": "TCP", "port": 53, "targetPort": 53},
+                    ],
+                },
+            }
+            for attempt in range(20):  # a deleted Service's ClusterIP is released asynchronously
+                try:
+                    core.create_namespaced_service("kube-system", service)
+                    break
+                except client.ApiException as exc:
+                    if exc.status not in (409, 422) or attempt == 19:
+                        raise
+                    time.sleep(0.5)
+            slice_ = {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {
+                    "name": f"{DNS_SERVICE}-{self.name}",
+                    "namespace": "kube-system",
+                    "labels": {
+                        "kubernetes.io/service-name": DNS_SERVICE,
+                        "endpointslice.kubernetes.io/managed-by": "store-platform.test-realnode",
+                        **DNS_LABELS,
+                    },
+                },
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": [GATEWAY], "conditions": {"ready": True}, "nodeName": self.name}],
+                "ports": [
+                    {"name": "dns", "protocol": "UDP", "port": 53},
+                    {"name": "dns-tcp", "protocol": "TCP", "port": 53},
+                ],
+            }
+            discovery.create_namespaced_endpoint_slice("kube-system", slice_)
+        finally:
+            api.close()
+
+    def _delete_dns_service(self) -> None:
+        api = self.cp.api_client()
+        try:
+            with contextlib.suppress(client.ApiException):
+                client.CoreV1Api(api).delete_namespaced_service(DNS_SERVICE, "kube-system")
+            with contextlib.suppress(client.ApiException):
+                client.DiscoveryV1Api(api).delete_namespaced_endpoint_slice(f"{DNS_SERVICE}-{self.name}", "kube-system")
+        finally:
+            api.close()
+
     # kubelet and kube-proxy -------------------------------------------------------------------
 
     def _start_kubelet(self) -> None:
         resolv = self.workdir / "resolv.conf"
-        # No cluster DNS yet; keep pods' lookups inside the pod instead of the host's resolver.
+        # Pods with dnsPolicy ClusterFirst ask CoreDNS (clusterDNS); the rest (dnsPolicy
+        # Default) keep their lookups inside the pod instead of the host's resolver.
         resolv.write_text("nameserver 127.0.0.1\noptions ndots:1\n")
         self.kubelet_healthz_port = free_port()
         config = {
@@ -718,7 +854,8 @@ disabled_plugins = [
             "registerNode": True,
             "registerWithTaints": [TAINT],
             "resolvConf": str(resolv),
-            "clusterDomain": "cluster.local",
+            "clusterDomain": CLUSTER_DOMAIN,
+            "clusterDNS": [CLUSTER_DNS_IP],
             "podLogsDir": str(self.workdir / "pod-logs"),
             "maxPods": 30,
             "serializeImagePulls": False,
@@ -771,9 +908,9 @@ disabled_plugins = [
     def log_path(self, component: str) -> Path:
         return self.workdir / "logs" / f"{component}.log"
 
-    def _spawn(self, name: str, args: list[str]) -> Component:
+    def _spawn(self, name: str, args: list[str], *, binary: Path | None = None) -> Component:
         log = self.log_path(name)
-        comp = Component(name=name, argv=[str(self.bin_dir / name), *args], log=log)
+        comp = Component(name=name, argv=[str(binary or self.bin_dir / name), *args], log=log)
         env = dict(os.environ)
         # containerd finds containerd-shim-runc-v2 on PATH; runc and the CNI plugins are Debian's.
         env["PATH"] = f"{self.bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

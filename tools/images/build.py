@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import io
 import json
 import os
@@ -67,7 +68,11 @@ class DirEntry:
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """What goes into an image. ``packages`` empty means no Debian rootfs (e.g. pause)."""
+    """What goes into an image. ``packages`` empty means no Debian rootfs (e.g. pause).
+
+    ``layers``: ``"module:function"`` names of cached layers too large for ``files``
+    (``function(log=...)`` returns the path of a layer tar), between the rootfs and the files.
+    """
 
     name: str
     ref: str
@@ -75,6 +80,7 @@ class ImageSpec:
     packages: tuple[str, ...] = ()
     essential_hooks: tuple[str, ...] = ()
     customize_hooks: tuple[str, ...] = ()
+    layers: tuple[str, ...] = ()
     dirs: tuple[DirEntry, ...] = ()
     files: tuple[FileEntry, ...] = ()
     env: tuple[str, ...] = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
@@ -125,6 +131,23 @@ _PG_USER_HOOK = (
     'if [ -f "$1/etc/gshadow" ]; then echo "postgres:!::" >> "$1/etc/gshadow"; fi'
 )
 
+# The official redis image creates its user as 999:999 before installing the server, too.
+_REDIS_USER_HOOK = (
+    'echo "redis:x:999:999::/data:/usr/sbin/nologin" >> "$1/etc/passwd"; '
+    'echo "redis:x:999:" >> "$1/etc/group"; '
+    'if [ -f "$1/etc/shadow" ]; then echo "redis:*:19000:0:99999:7:::" >> "$1/etc/shadow"; fi; '
+    'if [ -f "$1/etc/gshadow" ]; then echo "redis:!::" >> "$1/etc/gshadow"; fi'
+)
+# The official node image's user `node` is 1000:1000; images/medusa/Dockerfile runs as 1000:1000.
+_NODE_USER_HOOK = (
+    'echo "node:x:1000:1000::/home/node:/bin/bash" >> "$1/etc/passwd"; '
+    'echo "node:x:1000:" >> "$1/etc/group"; '
+    'if [ -f "$1/etc/shadow" ]; then echo "node:*:19000:0:99999:7:::" >> "$1/etc/shadow"; fi; '
+    'if [ -f "$1/etc/gshadow" ]; then echo "node:!::" >> "$1/etc/gshadow"; fi'
+)
+MEDUSA_VERSION = "2.21.2"
+MEDUSA_NODE_VERSION = "22.23.3"  # tools/medusa/build.sh's Node, and the Dockerfile's FROM
+
 IMAGES: dict[str, ImageSpec] = {
     "postgres-standin": ImageSpec(
         name="postgres-standin",
@@ -160,6 +183,63 @@ IMAGES: dict[str, ImageSpec] = {
             "store-platform.test/contract": "POSTGRES_PASSWORD POSTGRES_USER POSTGRES_DB POSTGRES_INITDB_ARGS "
             "POSTGRES_HOST_AUTH_METHOD PGDATA /docker-entrypoint-initdb.d pg_isready uid 999",
         },
+    ),
+    "redis-standin": ImageSpec(
+        name="redis-standin",
+        ref="store-platform-test/redis-standin:7",
+        packages=("redis-server",),
+        essential_hooks=(_REDIS_USER_HOOK,),
+        # Debian's service setup (config, log and state directories) is not the official image's.
+        customize_hooks=('rm -rf "$1/etc/redis" "$1/var/log/redis" "$1/var/lib/redis"',),
+        dirs=(DirEntry("data", 0o755, 999, 999),),
+        files=(FileEntry("usr/local/bin/docker-entrypoint.sh", src="redis-standin/docker-entrypoint.sh", mode=0o755),),
+        entrypoint=("docker-entrypoint.sh",),
+        cmd=("redis-server",),
+        user="999:999",
+        workdir="/data",
+        exposed_ports=("6379/tcp",),
+        labels={
+            "store-platform.test/standin-for": "docker.io/library/redis:7",
+            "store-platform.test/contract": "args starting with - run redis-server; protected-mode off without a "
+            "config file; umask 0077; WORKDIR /data; redis-cli; uid 999",
+        },
+    ),
+    # images/medusa/Dockerfile's contents without Docker: the server and Node come from
+    # tools/medusa/build.sh's cache (tools/images/medusa_store.py), bin/ from images/medusa/bin.
+    "medusa-store": ImageSpec(
+        name="medusa-store",
+        ref=f"store-platform/medusa-store:{MEDUSA_VERSION}",
+        packages=("mawk",),
+        essential_hooks=(_NODE_USER_HOOK,),
+        layers=("tools.images.medusa_store:app_layer",),
+        dirs=(
+            DirEntry("home/node", 0o755, 1000, 1000),
+            DirEntry("app", 0o755),
+            DirEntry("app/bin", 0o755),
+            DirEntry("app/static", 0o755, 1000, 1000),
+        ),
+        files=(
+            FileEntry("usr/local/bin/docker-entrypoint.sh", src="medusa-store/docker-entrypoint.sh", mode=0o755),
+            FileEntry("app/bin/store-start", src="../../images/medusa/bin/store-start", mode=0o755),
+            FileEntry("app/bin/store-setup", src="../../images/medusa/bin/store-setup", mode=0o755),
+        ),
+        env=(
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            f"NODE_VERSION={MEDUSA_NODE_VERSION}",
+            "NODE_ENV=production",
+            "PORT=9000",
+            "HOME=/tmp",
+            "XDG_CONFIG_HOME=/tmp",
+            "MEDUSA_DISABLE_TELEMETRY=true",
+            "MEDUSA_WORKER_MODE=shared",
+            "DISABLE_MEDUSA_ADMIN=false",
+        ),
+        entrypoint=("docker-entrypoint.sh",),
+        cmd=("/app/bin/store-start",),
+        user="1000:1000",
+        workdir="/app",
+        exposed_ports=("9000/tcp",),
+        labels={"store-platform.test/built-from": "images/medusa/Dockerfile (tools/medusa/build.sh, tools/images)"},
     ),
     # Kubernetes' pause (tools/node/build.sh compiles it); the sandbox image of the real node.
     "pause": ImageSpec(
@@ -304,6 +384,13 @@ def build_image(name: str, *, pause_binary: Path | None = None, log: bool = True
         if not digest_file.exists():
             digest_file.write_text(_sha256_file(rootfs))
         layers.append((digest_file.read_text().strip(), rootfs))
+    for builder in spec.layers:
+        module, _, function = builder.partition(":")
+        layer = getattr(importlib.import_module(module), function)(log=log)
+        digest_file = layer.with_suffix(".sha256")
+        if not digest_file.exists():
+            digest_file.write_text(_sha256_file(layer))
+        layers.append((digest_file.read_text().strip(), layer))
     top = top_layer(spec, pause_binary)
     layers.append((hashlib.sha256(top).hexdigest(), top))
 
@@ -313,8 +400,9 @@ def build_image(name: str, *, pause_binary: Path | None = None, log: bool = True
         "created": "2023-11-14T22:13:20Z",
         "config": spec.config(),
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{d}" for d, _ in layers]},
-        "history": [{"created_by": f"store-platform tools/images ({what})"} for what in ("rootfs", "files")][
-            -len(layers) :
+        "history": [
+            {"created_by": f"store-platform tools/images ({what})"}
+            for what in (*(("rootfs",) if spec.packages else ()), *spec.layers, "files")
         ],
     }
     config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
