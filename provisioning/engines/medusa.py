@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from provisioning import credentials
 from provisioning.engines import medusa_backing as backing
 from provisioning.engines import medusa_manifests as m
-from provisioning.engines.base import SECRET_NAME, Check, Manifest, ShopperRequest, StoreSpec, metadata
-from provisioning.engines.tenancy import Flow, NetworkFlows, store_ingress, tenancy_manifests
+from provisioning.engines.base import Check, Manifest, ShopperRequest, StoreSpec
+from provisioning.engines.tenancy import Flow, NetworkFlows, credentials_secret, store_ingress, tenancy_manifests
 from provisioning.settings import Settings
 
 PORT = m.PORT
@@ -95,13 +95,7 @@ class MedusaEngine:
         }
 
     def secret(self, spec: StoreSpec, values: Mapping[str, str]) -> Manifest:
-        return {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": metadata(spec, SECRET_NAME),
-            "type": "Opaque",
-            "stringData": dict(values),
-        }
+        return credentials_secret(spec, values)
 
     def workloads(self, spec: StoreSpec, settings: Settings) -> list[Manifest]:
         return [

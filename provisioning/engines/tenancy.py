@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from provisioning.engines.base import (
     LABEL_COMPONENT,
     LABEL_OWNER,
+    SECRET_NAME,
     Manifest,
     StoreSpec,
     metadata,
@@ -310,3 +311,14 @@ def store_ingress(
     if annotations:
         meta["annotations"] = annotations
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": body}
+
+
+def credentials_secret(spec: StoreSpec, values: Mapping[str, str]) -> Manifest:
+    """The store's Secret: created once (never re-applied, so passwords never rotate)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata(spec, SECRET_NAME),
+        "type": "Opaque",
+        "stringData": dict(values),
+    }

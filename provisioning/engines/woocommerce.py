@@ -17,7 +17,6 @@ from provisioning.engines import woocommerce_jobs, wordpress_runtime
 from provisioning.engines.base import (
     LABEL_COMPONENT,
     LABEL_STORE_ID,
-    SECRET_NAME,
     Check,
     Manifest,
     ShopperRequest,
@@ -33,7 +32,7 @@ from provisioning.engines.pods import (
     secret_env,
     storage,
 )
-from provisioning.engines.tenancy import store_ingress, tenancy_manifests
+from provisioning.engines.tenancy import credentials_secret, store_ingress, tenancy_manifests
 from provisioning.engines.woocommerce_contract import (
     DB_CLIENTS,
     DB_NAME,
@@ -81,13 +80,7 @@ class WooCommerceEngine:
         return values
 
     def secret(self, spec: StoreSpec, values: Mapping[str, str]) -> Manifest:
-        return {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": metadata(spec, SECRET_NAME),
-            "type": "Opaque",
-            "stringData": dict(values),
-        }
+        return credentials_secret(spec, values)
 
     def workloads(self, spec: StoreSpec, settings: Settings) -> list[Manifest]:
         return [
