@@ -74,8 +74,9 @@ def since(events: Sequence[E], moment: datetime) -> list[E]:
 
 
 # A StatefulSet's claim is bound by the storage provisioner a moment after the pod exists:
-# until then the scheduler says "pod has unbound immediate PersistentVolumeClaims". That is
-# waiting; if it lasts past the timeout it is still named (as the likeliest cause).
+# until then the scheduler says "pod has unbound immediate PersistentVolumeClaims". While
+# provisioning that is waiting, not trouble (is_persistent); if it lasts past the timeout
+# it is still named, as a scheduling cause.
 _UNBOUND_CLAIM = "unbound immediate persistentvolumeclaims"
 
 
@@ -83,8 +84,6 @@ def _classify(reason: str, message: str) -> tuple[int, str] | None:
     if _waiting_for_affinity(reason, message):
         return 10, "Waiting for a pod it must run next to"
     lowered = message.lower()
-    if reason == "FailedScheduling" and _UNBOUND_CLAIM in lowered and "insufficient" not in lowered:
-        return 7, "Waiting for its volume to be provisioned"
     for rule_reason, needle, rank, prefix in _RULES:
         if reason == rule_reason and needle in lowered:
             return rank, prefix
@@ -109,4 +108,12 @@ def explain(events: Sequence[EventLike], *, include_unknown: bool = True) -> str
 
 def is_persistent(events: Sequence[EventLike]) -> bool:
     """True when some warning is of a kind that normally needs a person (not just slowness)."""
-    return any((c := _classify(e.reason, e.message)) is not None and c[0] <= 6 for e in events)
+    return any(
+        (c := _classify(e.reason, e.message)) is not None and c[0] <= 6 and not _unbound_claim_only(e.reason, e.message)
+        for e in events
+    )
+
+
+def _unbound_claim_only(reason: str, message: str) -> bool:
+    lowered = message.lower()
+    return reason == "FailedScheduling" and _UNBOUND_CLAIM in lowered and "insufficient" not in lowered
