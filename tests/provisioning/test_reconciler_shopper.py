@@ -60,6 +60,12 @@ def stores(db: Engine, shop_settings: Settings) -> StoreService:
     return StoreService(db, shop_settings)
 
 
+def scheduling_warning(cluster: FakeCluster, namespace: str, clock: Clock, message: str, obj: str) -> None:
+    """A FailedScheduling event seen during the current attempt (a second after now)."""
+    seen = (clock.now + timedelta(seconds=1)).isoformat()
+    cluster.events[namespace] = [WarningEvent("FailedScheduling", message, obj, last_seen=seen)]
+
+
 def host(settings: Settings, name: str) -> str:
     return f"{name}.{settings.domain}"
 
@@ -168,14 +174,13 @@ def test_a_failed_job_reports_its_own_failure_not_an_old_event(
 ) -> None:
     store = stores.create_store(alice, "bad-shop")
     reconciler.run_once()
-    real_cluster.events[store.namespace] = [
-        WarningEvent(
-            "FailedScheduling",
-            "0/3 nodes are available: 3 node(s) didn't match pod affinity rules.",
-            "Pod/store-setup-abc",
-            last_seen=(clock.now + timedelta(seconds=1)).isoformat(),
-        )
-    ]
+    scheduling_warning(
+        real_cluster,
+        store.namespace,
+        clock,
+        "0/3 nodes are available: 3 node(s) didn't match pod affinity rules.",
+        "Pod/store-setup-abc",
+    )
     real_cluster.ready_kinds = {"Namespace", "StatefulSet", "Deployment", "Ingress"}
     real_cluster.job_failed = True
     reconciler.run_once()
@@ -195,14 +200,13 @@ def test_waiting_for_the_web_pod_is_not_trouble(
 ) -> None:
     store = stores.create_store(alice, "new-shop")
     reconciler.run_once()
-    real_cluster.events[store.namespace] = [
-        WarningEvent(
-            "FailedScheduling",
-            "0/3 nodes are available: 3 node(s) didn't match pod affinity rules. preemption: not helpful",
-            "Pod/store-setup-abc",
-            last_seen=(clock.now + timedelta(seconds=1)).isoformat(),
-        )
-    ]
+    scheduling_warning(
+        real_cluster,
+        store.namespace,
+        clock,
+        "0/3 nodes are available: 3 node(s) didn't match pod affinity rules. preemption: not helpful",
+        "Pod/store-setup-abc",
+    )
     reconciler.run_once()
     current = reload(db, store.id)
     assert (current.status, current.health) == (StoreStatus.PROVISIONING, "working")
@@ -243,13 +247,12 @@ def test_a_claim_being_bound_is_waiting_not_trouble(
 ) -> None:
     store = stores.create_store(alice, "pvc-shop")
     reconciler.run_once()
-    real_cluster.events[store.namespace] = [
-        WarningEvent(
-            "FailedScheduling",
-            "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: not helpful",
-            "Pod/mariadb-0",
-            last_seen=(clock.now + timedelta(seconds=1)).isoformat(),
-        )
-    ]
+    scheduling_warning(
+        real_cluster,
+        store.namespace,
+        clock,
+        "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: not helpful",
+        "Pod/mariadb-0",
+    )
     reconciler.run_once()
     assert reload(db, store.id).health == "working"
