@@ -67,6 +67,9 @@ def _http_probe(path: str, *, period: int, failures: int = 3, timeout: int = 5) 
 
 # -- Medusa: environment --------------------------------------------------------------------
 
+# The store's PostgreSQL speaks plain TCP inside the namespace (see database_env).
+DATABASE_URL_OPTIONS = "sslmode=disable"
+
 
 def database_env() -> list[dict[str, Any]]:
     """DATABASE_URL without the password in any plain value.
@@ -74,12 +77,18 @@ def database_env() -> list[dict[str, Any]]:
     Kubernetes expands `$(DATABASE_PASSWORD)` from the secret-backed variable defined just
     before it in the same container, so the URL exists only inside the container.
     Generated passwords are alphanumeric: nothing to escape in a URL.
+
+    ``sslmode=disable`` because Medusa turns TLS on for every host that is not
+    ``localhost``/``127.0.0.1`` (``getDefaultDriverOptions`` in @medusajs/utils), and the
+    store's own PostgreSQL, like the official image, offers none: without it every module's
+    connection fails and ``db:migrate`` hangs until knex's acquire timeout. The traffic
+    never leaves the namespace (the NetworkPolicy admits only the store's pods).
     """
     return [
         secret_env("DATABASE_PASSWORD", KEY_DB_PASSWORD),
         {
             "name": "DATABASE_URL",
-            "value": f"postgres://{DB_USER}:$(DATABASE_PASSWORD)@postgres:{PG_PORT}/{DB_NAME}",
+            "value": f"postgres://{DB_USER}:$(DATABASE_PASSWORD)@postgres:{PG_PORT}/{DB_NAME}?{DATABASE_URL_OPTIONS}",
         },
     ]
 

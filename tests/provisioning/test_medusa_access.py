@@ -143,7 +143,7 @@ def test_database_url_expands_a_secret_defined_before_it(manifests: list[Manifes
         variables = main_container(manifests, name)["env"]
         names = [e["name"] for e in variables]
         url = variables[names.index("DATABASE_URL")]["value"]
-        assert url == f"postgres://{mb.DB_USER}:$(DATABASE_PASSWORD)@postgres:{mb.PG_PORT}/{mb.DB_NAME}"
+        assert url == f"postgres://{mb.DB_USER}:$(DATABASE_PASSWORD)@postgres:{mb.PG_PORT}/{mb.DB_NAME}?sslmode=disable"
         # Kubernetes expands $(VAR) only from variables defined earlier in the list.
         assert names.index("DATABASE_PASSWORD") < names.index("DATABASE_URL"), name
         assert secret_ref(variables[names.index("DATABASE_PASSWORD")]) == {"name": SECRET_NAME, "key": KEY_DB_PASSWORD}

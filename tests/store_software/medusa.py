@@ -31,6 +31,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from provisioning.engines.medusa_manifests import DATABASE_URL_OPTIONS
 from tests.shared.servers import free_port
 from tests.shared.waiting import wait_for
 
@@ -40,6 +41,9 @@ PG_BIN_CANDIDATES = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=Tr
 # The uid of the pods is 1000; here the uid must have no writable home and own nothing of
 # the app tree. `nobody` is that on Debian (home /nonexistent).
 UNPRIVILEGED_USER = "nobody"
+# A loopback address that Medusa does not treat as localhost (it turns TLS on for any other
+# host), so the tests connect the way a store's pods do: see medusa_manifests.database_env.
+DATABASE_HOST = "127.0.0.2"
 
 
 class ComponentMissing(Exception):
@@ -155,7 +159,14 @@ class Postgres:
             check=True,
             capture_output=True,
         )
-        options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        # Stores reach the server at DATABASE_HOST, an address Medusa does not take for
+        # localhost, so its TLS default applies as in a pod and the engine's URL options
+        # (sslmode=disable) are what make the connection work.
+        with (data / "db" / "pg_hba.conf").open("a") as hba:
+            hba.write(f"host all all {DATABASE_HOST}/32 scram-sha-256\n")
+        options = (
+            f"-p {port} -k {data} -c listen_addresses=127.0.0.1,{DATABASE_HOST} -c fsync=off -c max_connections=200"
+        )
         pg_ctl = [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-l", str(data / "log"), "-w"]
         subprocess.run(
             [*pg_ctl, "-o", options, "start"],
@@ -184,7 +195,7 @@ class Postgres:
                 sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password))
             )
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(name)))
-        return f"postgres://{name}:{password}@127.0.0.1:{self.port}/{name}"
+        return f"postgres://{name}:{password}@{DATABASE_HOST}:{self.port}/{name}?{DATABASE_URL_OPTIONS}"
 
     def scalar(self, dbname: str, query: str, params: Sequence[object] = ()) -> Any:
         with self.admin(dbname) as conn:

@@ -139,7 +139,7 @@ def test_setup_output_and_server_log_hold_no_secret(shop: Shop) -> None:
 
 def test_setup_failure_ends_with_one_line_a_person_can_act_on(medusa_build: MedusaBuild, postgres: Postgres) -> None:
     _, url = new_database(postgres)
-    wrong = url.replace("@127.0.0.1", "x@127.0.0.1", 1)  # the right user, a wrong password
+    wrong = url.replace("@", "x@", 1)  # the right user, a wrong password
     env = store_environment(medusa_build, database_url=wrong, redis_url=None, port=free_port(), config_home="/tmp")
     run = run_setup(medusa_build, env, timeout=300)
     assert run.returncode != 0
