@@ -35,6 +35,7 @@ from provisioning.settings import Settings
 log = logging.getLogger(__name__)
 
 FIELD_MANAGER = "store-platform"
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 # (connect, read) seconds. Every request here is small and answered in milliseconds; the
 # read timeout leaves room for slow admission webhooks (10 s by default) and no more, so a
 # hung API server is noticed (and the portal's banner shown) within seconds.
@@ -91,6 +92,8 @@ class ClusterInfo:
     version: str = ""
     simulated: bool = False
     error: str = ""
+    # kwok's nodes by name: a store whose pods run only elsewhere is checked for real.
+    fake_nodes: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -197,13 +200,13 @@ class KubeCluster:
             return ClusterInfo(False, self.context, self.server, error=str(error))
         except ClusterRejectedError as error:
             return ClusterInfo(False, self.context, self.server, error=str(error))
-        simulated = False
+        simulated, fake = False, frozenset[str]()
         try:
-            nodes = self._request("GET", "/api/v1/nodes", query={"limit": "50"}).get("items", [])
-            simulated = is_simulated(nodes)
+            nodes = self._request("GET", "/api/v1/nodes", query={"limit": "500"}).get("items", [])
+            simulated, fake = is_simulated(nodes), fake_node_names(nodes)
         except (ClusterRejectedError, ClusterUnavailableError):
             pass
-        return ClusterInfo(True, self.context, self.server, version=version, simulated=simulated)
+        return ClusterInfo(True, self.context, self.server, version=version, simulated=simulated, fake_nodes=fake)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -309,6 +312,10 @@ class KubeCluster:
                 observation.message = f"{observation.message.rstrip('.')}. Last error: {why}"
         return observation
 
+    def pod_nodes(self, namespace: str) -> set[str]:
+        """The nodes the namespace's pods are bound to (unscheduled pods have none)."""
+        return {n for p in self.list("v1", "Pod", namespace=namespace) if (n := (p.get("spec") or {}).get("nodeName"))}
+
     def warning_events(self, namespace: str) -> list[WarningEvent]:
         items = self.list("v1", "Event", namespace=namespace, field_selector="type=Warning")
         return [WarningEvent(**event_fields(item)) for item in items]
@@ -370,6 +377,12 @@ class KubeCluster:
         raise error
 
 
+def fake_node_names(nodes: list[dict[str, Any]]) -> frozenset[str]:
+    return frozenset(
+        n["metadata"]["name"] for n in nodes if KWOK_NODE_ANNOTATION in (n["metadata"].get("annotations") or {})
+    )
+
+
 def is_simulated(nodes: list[dict[str, Any]]) -> bool:
     """Whether store pods land only where no container runs (kwok's nodes).
 
@@ -378,7 +391,7 @@ def is_simulated(nodes: list[dict[str, Any]]) -> bool:
     container answers a shopper there. A real cluster has no kwok node, so it is never
     called simulated, whatever its taints.
     """
-    fake = [n for n in nodes if "kwok.x-k8s.io/node" in (n["metadata"].get("annotations") or {})]
+    fake = [n for n in nodes if KWOK_NODE_ANNOTATION in (n["metadata"].get("annotations") or {})]
     if not fake:
         return False
     real = [n for n in nodes if n not in fake]

@@ -68,6 +68,7 @@ class Reconciler(StoreSteps):
         self._failures = 0
         # kwok nodes run no containers: the shopper path cannot be verified there.
         self._simulated = False
+        self._fake_nodes: frozenset[str] = frozenset()
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, settings.max_concurrent_provisioning), thread_name_prefix="reconcile"
         )
@@ -141,7 +142,7 @@ class Reconciler(StoreSteps):
             info = ClusterInfo(False, self.settings.kube_context or "current context", error=str(error))
         self._last_probe = now
         if info.reachable:
-            self._simulated = info.simulated
+            self._simulated, self._fake_nodes = info.simulated, info.fake_nodes
         self._write_cluster_status(info)
         if not info.reachable:
             self._cluster_lost(info.error, write=False)

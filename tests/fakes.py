@@ -29,6 +29,9 @@ class FakeCluster:
     calls: list[tuple[str, str, str, str]] = field(default_factory=list)
     # Like kwok: no container runs, so the shopper path is not verifiable.
     simulated: bool = True
+    # Node names of the pods per namespace; names in fake_nodes are kwok's (none by default).
+    pod_placement: dict[str, set[str]] = field(default_factory=dict)
+    fake_nodes: frozenset[str] = frozenset()
 
     def _check(self) -> None:
         if not self.reachable:
@@ -37,7 +40,9 @@ class FakeCluster:
     def probe(self) -> ClusterInfo:
         if not self.reachable:
             return ClusterInfo(False, self.context, "https://fake", error="connection refused")
-        return ClusterInfo(True, self.context, "https://fake", version="v1.36.0", simulated=self.simulated)
+        return ClusterInfo(
+            True, self.context, "https://fake", version="v1.36.0", simulated=self.simulated, fake_nodes=self.fake_nodes
+        )
 
     def apply(self, manifest: Manifest) -> dict[str, Any]:
         self._check()
@@ -105,6 +110,10 @@ class FakeCluster:
     def warning_events(self, namespace: str) -> list[WarningEvent]:
         self._check()
         return list(self.events.get(namespace, []))
+
+    def pod_nodes(self, namespace: str) -> set[str]:
+        self._check()
+        return set(self.pod_placement.get(namespace, set()))
 
     def read_secret_value(self, namespace: str, name: str, key: str) -> str:
         self._check()

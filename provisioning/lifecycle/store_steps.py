@@ -45,12 +45,27 @@ class StoreSteps:
     cluster: Cluster | None
     settings: Settings
     _simulated: bool
+    _fake_nodes: frozenset[str]
 
     def clock(self) -> datetime: ...  # replaced by the Reconciler's clock attribute
 
     def _load(self, store_id: str) -> tuple[Store, str] | None: ...
 
     def _apply_all(self, spec: StoreSpec, *, retry: bool) -> None: ...
+
+    def _store_simulated(self, namespace: str) -> bool:
+        """Whether no container of this store can answer a shopper.
+
+        Decided per store on a cluster with kwok nodes: a store whose pods all run on real
+        nodes (the harness's real node beside kwok's, or a tainted pool that the store's
+        tolerations reach) is checked for real; one with a pod on a kwok node, or with no
+        pod bound yet, is not verifiable. A cluster without kwok nodes lists no pods here.
+        """
+        if not self._simulated:
+            return False
+        assert self.cluster is not None
+        nodes = self.cluster.pod_nodes(namespace)
+        return not nodes or bool(nodes & self._fake_nodes)
 
     def _provision_step(self, store_id: str, status: str = StoreStatus.PROVISIONING) -> StepResult | None:
         """Apply once, then read readiness; also watches stores that failed on time alone."""
@@ -73,7 +88,9 @@ class StoreSteps:
         changes["conditions"] = conditions
         pending = next((obs for obs in observed.values() if not obs.ready), None)
         if pending is None:
-            shopper = monitor.run_check(self.cluster, spec, self.settings, simulated=self._simulated)
+            shopper = monitor.run_check(
+                self.cluster, spec, self.settings, simulated=self._store_simulated(spec.namespace)
+            )
             conditions.append(monitor.shopper_condition(shopper, store.conditions or [], now.isoformat()))
             changes.update(
                 shopper_status=shopper.status, shopper_message=shopper.message[:1000], shopper_checked_at=now
@@ -153,7 +170,8 @@ class StoreSteps:
         if loaded is None or loaded[0].status != StoreStatus.READY:
             return None
         store, owner = loaded
-        result = monitor.run_check(self.cluster, spec_for(store, owner), self.settings, simulated=self._simulated)
+        spec = spec_for(store, owner)
+        result = monitor.run_check(self.cluster, spec, self.settings, simulated=self._store_simulated(spec.namespace))
         changes, action = monitor.ready_store_changes(store, result, self.clock())
         return StepResult(changes, action, result.message[:500] if action else "")
 

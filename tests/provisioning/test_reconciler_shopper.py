@@ -256,3 +256,38 @@ def test_a_claim_being_bound_is_waiting_not_trouble(
     )
     reconciler.run_once()
     assert reload(db, store.id).health == "working"
+
+
+@pytest.mark.parametrize(
+    ("placement", "expected"),
+    [
+        ({"real-node-0"}, ShopperStatus.PASSED),
+        ({"real-node-0", "kwok-node-0"}, ShopperStatus.NOT_VERIFIABLE),
+        (set(), ShopperStatus.NOT_VERIFIABLE),
+    ],
+    ids=["all-pods-on-a-real-node", "a-pod-on-kwok", "no-pod-bound"],
+)
+def test_on_a_cluster_with_kwok_nodes_a_store_on_real_nodes_is_checked_for_real(
+    db: Engine,
+    shop_settings: Settings,
+    stores: StoreService,
+    alice: Actor,
+    router: HostRouter,
+    clock: Clock,
+    placement: set[str],
+    expected: str,
+) -> None:
+    """The harness's real node sits beside kwok's: where the store's pods run decides."""
+    cluster = FakeCluster(simulated=True, fake_nodes=frozenset({"kwok-node-0"}))
+    reconciler = Reconciler(db, shop_settings, lambda: cluster, identity="mixed-test", clock=clock)
+    store = stores.create_store(alice, "mixed-one")
+    serve_woocommerce(router, host(shop_settings, "mixed-one"), name="mixed-one")
+    cluster.pod_placement[store.namespace] = placement
+    cluster.make_all_ready()
+    reconciler.run_once()
+    reconciler.run_once()
+    current = reload(db, store.id)
+    assert current.status == StoreStatus.READY
+    assert current.shopper_status == expected
+    checked = [h for h, _, _ in router.seen]
+    assert checked == ([host(shop_settings, "mixed-one")] * 2 if expected == ShopperStatus.PASSED else [])
