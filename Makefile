@@ -41,9 +41,10 @@ test: venv
 	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
 ## Fast tests only (the edit-test loop, under a minute): no control plane, PostgreSQL,
-## browser, store software, or any test with another heavy marker (see --fast in tests/conftest.py).
+## browser, store software, or any test with another heavy marker (see --fast in tests/conftest.py),
+## spread over every core (pytest-xdist; each worker has its own temporary databases).
 test-fast: venv
-	$(PY) -m pytest --fast -q --durations=5 $(PYTEST_ARGS)
+	$(PY) -m pytest --fast -n auto -q --durations=5 $(PYTEST_ARGS)
 
 test-unit: test-fast
 
