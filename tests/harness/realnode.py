@@ -164,7 +164,7 @@ def unavailable_reason() -> str | None:
     if find_node_binaries() is None:
         return "real node binaries not built: run tools/node/build.sh (make real-node)"
     if find_coredns() is None:
-        return "CoreDNS (cluster DNS) not built: run tools/node/coredns/build.sh (make test-images)"
+        return "CoreDNS (cluster DNS) not built: run tools/node/coredns/build.sh (make real-node)"
     return None
 
 
@@ -254,6 +254,12 @@ def _pids_with_exe_under(root: Path) -> set[int]:
             if os.readlink(entry / "exe").startswith(prefix):
                 pids.add(int(entry.name))
     return pids
+
+
+def _exe(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return os.readlink(f"/proc/{pid}/exe")
+    return ""
 
 
 def kill_pids(find: Callable[[], set[int]], timeout: float = 10.0) -> int:
@@ -479,6 +485,34 @@ class RealNode:
         self._journal = None
         self._unlock()
         self._say(f"real node stopped and host put back in {time.monotonic() - t0:.1f}s: {report}")
+
+    def restart(self, *, kill_containers: bool = True) -> float:
+        """Stop containerd and the kubelet and start them again; returns the seconds until
+        the kubelet reports the Node Ready again.
+
+        ``kill_containers`` also kills every shim and container, as a reboot does: the
+        kubelet must then recreate each pod's sandbox and containers from the API objects,
+        while images and volume directories stay on disk. kube-proxy and CoreDNS keep running
+        (their rules and answers do not depend on the runtime).
+        """
+        t0 = time.monotonic()
+        stopped_at = time.time()
+        for comp in [c for c in self.components if c.name in ("kubelet", "containerd")]:
+            if comp.proc is not None and comp.proc.poll() is None:
+                kill_process_group(comp.proc.pid, grace=5)
+                with contextlib.suppress(Exception):
+                    comp.proc.wait(timeout=5)
+            self.components.remove(comp)
+        if kill_containers:
+            shim = str(self.bin_dir / "containerd-shim-runc-v2")
+            kill_pids(lambda: {p for p in _pids_with_exe_under(self.bin_dir) if _exe(p) == shim})
+            kill_pids(_pids_in_cgroups)
+        self._start_containerd()
+        self._start_kubelet()
+        self._wait("node Ready after restart", lambda: self._node_ready(heartbeat_after=stopped_at), timeout=120)
+        seconds = round(time.monotonic() - t0, 2)
+        self._say(f"restarted containerd and the kubelet (containers killed: {kill_containers}) in {seconds:.1f}s")
+        return seconds
 
     # -- images ----------------------------------------------------------------------------
 
@@ -949,7 +983,7 @@ disabled_plugins = [
         logs = "\n".join(f"--- {c.name} ---\n{c.tail(20)}" for c in self.components)
         raise RealNodeError(f"timed out after {timeout:g}s waiting for {what} ({last})\n{logs}")
 
-    def _node_ready(self) -> bool:
+    def _node_ready(self, *, heartbeat_after: float = 0.0) -> bool:
         api = self.cp.api_client()
         try:
             node: Any = client.CoreV1Api(api).read_node(self.name)
@@ -959,8 +993,12 @@ disabled_plugins = [
             raise
         finally:
             api.close()
-        conds = {c.type: c.status for c in (node.status.conditions or [])}
-        return conds.get("Ready") == "True"
+        ready = next((c for c in node.status.conditions or [] if c.type == "Ready"), None)
+        if ready is None or ready.status != "True":
+            return False
+        return not heartbeat_after or (
+            ready.last_heartbeat_time and ready.last_heartbeat_time.timestamp() > heartbeat_after
+        )
 
     def _delete_node_object(self) -> None:
         api = self.cp.api_client()
