@@ -8,6 +8,7 @@ import streamlit as st
 from portal.context import get_platform, require_actor
 from portal.display import elapsed, relative_time, shopper_text, status_badge, step_icon
 from portal.feedback import user_errors
+from portal.logs_panel import store_logs_panel
 from provisioning.engines import ENGINES
 from provisioning.engines.medusa import PUBLISHABLE_KEY_HEADER, sign_in_email
 from provisioning.errors import StorePlatformError
@@ -143,6 +144,7 @@ if store.status != StoreStatus.DELETED:
                 )
             else:
                 st.caption("No events.")
+    store_logs_panel(platform, actor, store)
 
 st.subheader("Actions")
 col_retry, col_delete = st.columns(2)

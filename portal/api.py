@@ -110,6 +110,7 @@ class StoreApi:
             Route("/api/stores/{store_id}", self._wrap(self.get_store), methods=["GET"]),
             Route("/api/stores/{store_id}", self._wrap(self.delete_store), methods=["DELETE"]),
             Route("/api/stores/{store_id}/retry", self._wrap(self.retry_store), methods=["POST"]),
+            Route("/api/stores/{store_id}/logs", self._wrap(self.store_logs), methods=["GET"]),
         ]
 
     async def health(self, _request: Request) -> Response:
@@ -175,3 +176,12 @@ class StoreApi:
     def retry_store(self, request: Request, actor: Actor, platform: Platform) -> Response:
         store = platform.stores.retry_store(actor, request.path_params["store_id"])
         return JSONResponse(store_json(store), status_code=202)
+
+    def store_logs(self, request: Request, actor: Actor, platform: Platform) -> Response:
+        """`?tail=N` (default 200): the last N lines of each container, or why there are none."""
+        raw = request.query_params.get("tail", "")
+        if raw and not raw.isdigit():
+            raise ValidationError("'tail' must be a whole number of lines.", field="tail")
+        kwargs = {"tail_lines": int(raw)} if raw else {}
+        logs = platform.stores.store_logs(actor, request.path_params["store_id"], **kwargs)
+        return JSONResponse({"containers": [entry.as_json() for entry in logs]})

@@ -22,6 +22,7 @@ from kubernetes import client, config
 
 from provisioning.engines.base import LABEL_MANAGED_BY, MANAGED_BY, Check, Manifest
 from provisioning.errors import ClusterRejectedError, ClusterUnavailableError
+from provisioning.operations.store_logs import ContainerLog, read_logs
 from provisioning.readiness import (
     Observation,
     evaluate,
@@ -315,6 +316,12 @@ class KubeCluster:
     def pod_nodes(self, namespace: str) -> set[str]:
         """The nodes the namespace's pods are bound to (unscheduled pods have none)."""
         return {n for p in self.list("v1", "Pod", namespace=namespace) if (n := (p.get("spec") or {}).get("nodeName"))}
+
+    def store_logs(self, namespace: str, *, tail_lines: int) -> list[ContainerLog]:
+        """Every container's last lines (one nodes LIST to know kwok's, one pods LIST)."""
+        fake = fake_node_names(self.list("v1", "Node"))
+        pods = self.list("v1", "Pod", namespace=namespace)
+        return read_logs(client.CoreV1Api(self.api), namespace, pods, fake_nodes=fake, tail_lines=tail_lines)
 
     def warning_events(self, namespace: str) -> list[WarningEvent]:
         items = self.list("v1", "Event", namespace=namespace, field_selector="type=Warning")

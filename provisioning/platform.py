@@ -19,6 +19,7 @@ from provisioning.db import make_engine, migrate
 from provisioning.errors import ClusterUnavailableError
 from provisioning.kube import KubeCluster, StoreInsight
 from provisioning.local_secrets import LocalSecrets
+from provisioning.operations.store_logs import ContainerLog
 from provisioning.reconciler import Reconciler
 from provisioning.service import ClusterReader, StoreService
 from provisioning.settings import Settings
@@ -59,6 +60,13 @@ class LazyClusterReader:
     def insight(self, namespace: str) -> StoreInsight:
         try:
             return self._connected().insight(namespace)
+        except ClusterUnavailableError:
+            self._reset()
+            raise
+
+    def store_logs(self, namespace: str, *, tail_lines: int) -> list[ContainerLog]:
+        try:
+            return self._connected().store_logs(namespace, tail_lines=tail_lines)
         except ClusterUnavailableError:
             self._reset()
             raise

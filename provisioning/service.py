@@ -30,9 +30,11 @@ from provisioning.errors import (
     NameTakenError,
     NotFoundError,
     PermissionDeniedError,
+    ValidationError,
 )
 from provisioning.models import LIVE, AuditEvent, ClusterStatus, Store, StoreStatus, User, utcnow
 from provisioning.names import namespace_for, validate_store_name
+from provisioning.operations.store_logs import MAX_TAIL_LINES, TAIL_LINES, ContainerLog
 from provisioning.settings import Settings
 
 if TYPE_CHECKING:
@@ -51,6 +53,8 @@ class ClusterReader(SecretReader, Protocol):
     """On-demand reads for the store page (never on a list refresh)."""
 
     def insight(self, namespace: str) -> StoreInsight: ...
+
+    def store_logs(self, namespace: str, *, tail_lines: int) -> list[ContainerLog]: ...
 
 
 # What list pages show: loading these columns (not whole ORM objects, not the conditions
@@ -299,6 +303,24 @@ class StoreService:
         if reader is None or not hasattr(reader, "insight"):
             raise InvalidStateError("The cluster is not connected; try again in a moment.")
         return reader.insight(store.namespace)
+
+    def store_logs(self, actor: Actor, store_id: str, *, tail_lines: int = TAIL_LINES) -> list[ContainerLog]:
+        """The last lines of each of the store's containers (the setup Job's included), for
+        its owner or an admin; audited, since logs can say more than the store page does."""
+        if not isinstance(tail_lines, int) or not 1 <= tail_lines <= MAX_TAIL_LINES:
+            raise ValidationError(f"Ask for 1 to {MAX_TAIL_LINES} lines of log.", field="tail")
+        store = self.get_store(actor, store_id)
+        if store.status == StoreStatus.DELETED:
+            raise InvalidStateError(f"Store {store.name!r} is deleted; nothing is left in the cluster.")
+        reader = self.secrets
+        if reader is None or not hasattr(reader, "store_logs"):
+            raise InvalidStateError("The cluster is not connected; try again in a moment.")
+        logs: list[ContainerLog] = reader.store_logs(store.namespace, tail_lines=tail_lines)
+        with session_scope(self.db) as session:
+            audit.record(
+                session, actor=actor.username, action="store.logs_viewed", store_id=store.id, store_name=store.name
+            )
+        return logs
 
     def audit_log(
         self, actor: Actor, *, search: str = "", store_id: str | None = None, limit: int = 200

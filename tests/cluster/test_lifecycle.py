@@ -17,6 +17,7 @@ from provisioning.engines.base import LABEL_COMPONENT, LABEL_STORE_ID, SECRET_NA
 from provisioning.errors import ClusterRejectedError
 from provisioning.kube import KubeCluster
 from provisioning.models import Store, StoreStatus
+from provisioning.operations.store_logs import SIMULATED
 from tests.shared.platform import StorePlatform
 from tests.shared.portal import unique
 
@@ -117,6 +118,16 @@ def test_store_becomes_ready_with_every_object_as_intended(world: World) -> None
     password = world.stores.reveal_admin_password(world.alice, store.id)
     assert password == base64.b64decode(secret["data"]["wordpress-admin-password"]).decode()
     assert len(password) >= 20
+
+    # Logs: every container of every pod is listed, and none claims a log on kwok's nodes.
+    logs = world.stores.store_logs(world.alice, store.id)
+    pods = kube.list("v1", "Pod", namespace=ns)
+    assert {(e.pod, e.container) for e in logs} == {
+        (p["metadata"]["name"], c["name"])
+        for p in pods
+        for c in p["spec"].get("initContainers", []) + p["spec"]["containers"]
+    }
+    assert all(e.unavailable == SIMULATED and not e.text for e in logs), logs
 
 
 def test_quota_rejects_a_pod_and_limit_range_fills_defaults(world: World) -> None:

@@ -89,6 +89,8 @@ PORTAL_RULES = {
     ("", "events", ()): {"list"},
     ("", "pods", ()): {"list"},
     ("", "resourcequotas", ("store-quota",)): {"get"},
+    ("", "pods/log", ()): {"get"},
+    ("", "nodes", ()): {"list"},
 }
 
 
@@ -703,6 +705,8 @@ def test_worker_and_portal_accounts_are_denied_everything_else(cluster: Cluster,
         (portal, "list", "pods", "-n", "any-store"),
         (portal, "list", "events", "-n", "any-store"),
         (portal, "get", "resourcequotas/store-quota", "-n", "any-store"),
+        (portal, "get", "pods", "--subresource=log", "-n", "any-store"),
+        (portal, "list", "nodes"),
     ]
     denied = [
         (worker, "list", "secrets", "-n", "any-store"),
@@ -725,6 +729,8 @@ def test_worker_and_portal_accounts_are_denied_everything_else(cluster: Cluster,
         (portal, "get", "pods", "-n", "any-store"),
         (portal, "delete", "pods", "-n", "any-store"),
         (portal, "get", "resourcequotas/other", "-n", "any-store"),
+        (portal, "create", "pods", "--subresource=exec", "-n", "any-store"),
+        (portal, "get", "nodes"),
     ]
     wrong = [a for a in allowed if not can_i(cluster, *a)] + [d for d in denied if can_i(cluster, *d)]
     assert not wrong, f"RBAC differs from the contract: {wrong}"

@@ -166,6 +166,8 @@ def test_service_layer_matrix(
             service.audit_log(actor, store_id=store.id)
         with pytest.raises(NotFoundError):
             service.store_insight(actor, store.id)
+        with pytest.raises(NotFoundError):
+            service.store_logs(actor, store.id)
     else:
         assert secrets.calls == [(store.namespace, "store-credentials", "wordpress-admin-password")]
         assert "store.reveal_password" in audit_actions(db, store.id)
@@ -225,7 +227,7 @@ def page_outcomes(portal: Platform, username: str | None, store: Store, secret_r
         assert not leaked, f"{username} sees {leaked} of a store that is not theirs"
         assert "does not exist or is not yours" in shown
         keys = {b.key for b in page.button}
-        assert not keys & {"reveal", "retry", "delete", "load_insight"}, keys
+        assert not keys & {"reveal", "retry", "delete", "load_insight", "load_logs"}, keys
         got.update(reveal="hidden", retry="hidden", delete="hidden")
     else:
         reads = len(secret_reads.calls)
@@ -254,7 +256,7 @@ def test_page_matrix(who: str, portal: Platform, stores: dict[str, Store], secre
         assert audit_actions(portal.db, stores["alice"].id) == ["store.create"]
 
 
-@pytest.mark.parametrize("button", ["reveal", "retry", "delete", "load_insight"])
+@pytest.mark.parametrize("button", ["reveal", "retry", "delete", "load_insight", "load_logs"])
 def test_replayed_clicks_with_a_swapped_store_id_are_refused(
     button: str, portal: Platform, stores: dict[str, Store], secret_reads: SecretReads
 ) -> None:
@@ -375,6 +377,10 @@ def test_api_matrix(who: str, api: tuple[str, dict[str, str]]) -> None:
     got["reveal"] = "not offered" if not offered else str(reveal_status)
     assert FAKE_ADMIN_PASSWORD not in str(reveal_body)
     got["retry"] = API_STATUS.get(http(url, "POST", f"/api/stores/{store_id}/retry", user)[0], "?")
+    # Logs: hidden from others like the store; for those who may see it, the cluster answers
+    # (503: this test's portal has no reachable cluster, which the store-logs tests cover).
+    logs_status, logs_body = http(url, "GET", f"/api/stores/{store_id}/logs", user)
+    assert logs_status == {"other": 404, "anonymous": 401}.get(who, 503), (logs_status, logs_body)
     got["delete"] = API_STATUS.get(http(url, "DELETE", f"/api/stores/{store_id}", user)[0], "?")
     if user is None:
         assert got == {"list": "login only", "view": "login only", "reveal": "not offered"} | {

@@ -1,0 +1,1 @@
+"""Day-2 operations on a running store, for its owner and the admins."""
