@@ -1,8 +1,11 @@
 """Sign-in with streamlit-authenticator, on top of the users table.
 
-The widget checks the bcrypt hashes we hand it; lockout and disabled accounts are
-enforced here from the database, because the widget's own attempt counter lives in one
-session's memory and is lost on reload.
+The widget draws the form and keeps the cookie, but its password check is replaced by
+the users service's (`UserService.verify_password`), so that a username that does not
+exist costs the same bcrypt work as one that does (the widget answers an unknown name
+at once). Lockout and disabled accounts are enforced from the database, because the
+widget's own attempt counter lives in one session's memory and is lost on reload; the
+answers are the same for every username, existing or not.
 """
 
 from __future__ import annotations
@@ -18,16 +21,18 @@ import streamlit_authenticator as stauth
 from portal.context import current_actor
 from provisioning.errors import AuthenticationError
 from provisioning.platform import Platform
+from provisioning.users import FAILED_SIGN_IN
 
 log = logging.getLogger(__name__)
 COOKIE_NAME = "store_platform_auth"
 COOKIE_COMPONENT_SECONDS = 1.0
 COOKIE_EXPIRY_DAYS = 1
-AUTH_KEYS = ("actor", "name", "username", "authentication_status", "email", "roles", "logout")
+SIGN_IN_ERROR = "sign_in_error"  # session key: why the last sign-in was refused
+AUTH_KEYS = ("actor", "name", "username", "authentication_status", "email", "roles", "logout", SIGN_IN_ERROR)
 
 
 def _authenticator(platform: Platform) -> stauth.Authenticate:
-    return stauth.Authenticate(
+    authenticator = stauth.Authenticate(
         platform.users.login_credentials(),
         cookie_name=COOKIE_NAME,
         cookie_key=platform.cookie_key(),
@@ -35,6 +40,21 @@ def _authenticator(platform: Platform) -> stauth.Authenticate:
         auto_hash=False,
         login_sleep_time=0,
     )
+    model = authenticator.authentication_controller.authentication_model
+
+    def check_credentials(username: str, password: str) -> bool:
+        """The widget's password check (given the name lowercased and stripped), replaced:
+        see the module docstring. A refusal's message is left in the session for sign_in."""
+        if not platform.users.verify_password(username, password):
+            st.session_state[SIGN_IN_ERROR] = platform.users.record_failed_login(username)
+            return False
+        if username not in model.credentials["usernames"]:  # disabled: the right password may say so
+            st.session_state[SIGN_IN_ERROR] = platform.users.refusal(username) or FAILED_SIGN_IN
+            return False
+        return True
+
+    model.check_credentials = check_credentials
+    return authenticator
 
 
 def sign_in(platform: Platform) -> None:
@@ -48,7 +68,6 @@ def sign_in(platform: Platform) -> None:
             st.error(str(error))
         return
     authenticator = _authenticator(platform)
-    credentials = authenticator.authentication_controller.authentication_model.credentials
     _refuse_revoked_cookie(platform, authenticator)
     login_area = st.empty()
     with login_area.container():
@@ -71,15 +90,12 @@ def sign_in(platform: Platform) -> None:
             st.session_state["actor"] = None
             st.error(str(error))
             return
+        st.session_state[SIGN_IN_ERROR] = None
         if st.context.cookies.get(COOKIE_NAME) is None:
             _let_cookie_component_run()
         login_area.empty()
     elif status is False:
-        failed = [u for u, d in credentials["usernames"].items() if d.get("failed_login_attempts")]
-        message = "Username or password is incorrect."
-        for username in failed:
-            message = platform.users.record_failed_login(username)
-        st.error(message)
+        st.error(st.session_state.get(SIGN_IN_ERROR) or FAILED_SIGN_IN)
 
 
 def _refuse_revoked_cookie(platform: Platform, authenticator: stauth.Authenticate) -> None:

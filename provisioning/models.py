@@ -98,8 +98,6 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=100)
     role: str = Field(default=Role.USER, max_length=16)
     disabled: bool = Field(default=False)
-    failed_logins: int = Field(default=0)
-    locked_until: datetime | None = _ts()
     # Sign-in cookies issued before this moment are refused (set on sign-out).
     sessions_valid_after: datetime | None = _ts()
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
@@ -107,6 +105,25 @@ class User(SQLModel, table=True):
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+
+class SignInFailures(SQLModel, table=True):
+    """Failed sign-ins per attempted username, whether or not such a user exists, so the
+    answers (attempts left, lockout) cannot tell which usernames exist.
+
+    Keyed by a SHA-256 digest of the normalised name (a password typed into the username
+    field is not stored as typed). A row older than the lockout window is stale and
+    deleted, so guessing names cannot grow the table without limit.
+    """
+
+    __tablename__ = "sign_in_failures"
+
+    key: str = Field(primary_key=True, max_length=64)
+    failures: int = Field(default=0)
+    last_failed_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True)
+    )
+    locked_until: datetime | None = _ts()
 
 
 class Store(SQLModel, table=True):

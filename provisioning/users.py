@@ -1,16 +1,21 @@
 """Users: bcrypt hashes, roles, disable, lockout, and the first admin.
 
-The login widget (streamlit-authenticator) checks passwords against the hashes we give
-it; the lockout lives here, in the database, so it holds across sessions and replicas.
+The login widget (streamlit-authenticator) and the API's HTTP Basic sign-in both check
+passwords here (`verify_password`); the lockout lives here too, in the database, so it
+holds across sessions and replicas. A sign-in for a username that does not exist costs
+the same bcrypt work and gets the same answers, lockout included, as one that does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
 import bcrypt
+from sqlalchemy import delete
 from sqlalchemy.engine import Engine as DbEngine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -25,7 +30,7 @@ from provisioning.errors import (
     ValidationError,
 )
 from provisioning.local_secrets import LocalSecrets
-from provisioning.models import Role, User, utcnow
+from provisioning.models import Role, SignInFailures, User, utcnow
 from provisioning.names import validate_username
 from provisioning.settings import Settings
 
@@ -44,6 +49,37 @@ def check_password(password: str, password_hash: str) -> bool:
         return False
 
 
+# -- sign-in answers that do not tell whether a username exists ----------------------------
+
+FAILED_SIGN_IN = "Username or password is incorrect."
+UNKNOWN_ACTOR = "(unknown username)"  # audit actor of a lock on a name no user has
+_dummy_hashes: dict[bytes, str] = {}
+
+
+def normalise_username(raw: str) -> str:
+    """The name a sign-in is for, as the login widget normalises it (and the API too)."""
+    return raw.strip().lower()
+
+
+def _failures_key(username: str) -> str:
+    return hashlib.sha256(normalise_username(username).encode()).hexdigest()
+
+
+def _dummy_hash() -> str:
+    """A hash no password matches, at the cost new hashes get: what an unknown name is
+    checked against, so that it costs the same bcrypt work as a real account."""
+    salt = bcrypt.gensalt()
+    cost = salt.rsplit(b"$", 1)[0]
+    if cost not in _dummy_hashes:
+        _dummy_hashes[cost] = bcrypt.hashpw(secrets.token_hex(16).encode(), salt).decode()
+    return _dummy_hashes[cost]
+
+
+def _locked_message(locked_until: datetime) -> str:
+    minutes = max(1, int((locked_until - utcnow()).total_seconds() // 60) + 1)
+    return f"Too many failed sign-ins. This account is locked for {minutes} more minute{'s' if minutes != 1 else ''}."
+
+
 def _validate_password(password: object) -> str:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError(f"Passwords must be at least {MIN_PASSWORD_LENGTH} characters long.", field="password")
@@ -56,6 +92,7 @@ class UserService:
     def __init__(self, db: DbEngine, settings: Settings) -> None:
         self.db = db
         self.settings = settings
+        _dummy_hash()  # made now, so the first unknown name does not take longer than the rest
 
     def ensure_first_admin(self, *, local_secrets: LocalSecrets | None = None) -> str | None:
         """Create the first admin when there is no user at all.
@@ -138,9 +175,10 @@ class UserService:
         with session_scope(self.db) as session:
             user = self._get(session, username)
             user.password_hash = hash_password(password)
-            user.failed_logins = 0
-            user.locked_until = None
             session.add(user)
+            failures = session.get(SignInFailures, _failures_key(user.username))
+            if failures is not None:
+                session.delete(failures)
             audit.record(session, actor=actor.username, action="user.reset_password", detail=username)
 
     def list_users(self, actor: Actor) -> list[User]:
@@ -177,47 +215,101 @@ class UserService:
             }
         }
 
-    def check_lockout(self, username: str) -> None:
-        """Raise if the account may not sign in now (after a successful password check)."""
-        with session_scope(self.db) as session:
+    def verify_password(self, username: str, password: str) -> bool:
+        """The bcrypt check of a sign-in, costing the same whether or not `username` exists.
+
+        An unknown name is checked against a dummy hash of the same cost, so the response
+        time does not tell which usernames exist. Lockout and disabled accounts are left
+        to `record_failed_login` and `check_lockout`.
+        """
+        username = normalise_username(username)
+        with Session(self.db) as session:
             user = session.exec(select(User).where(User.username == username)).first()
-            if user is None or user.disabled:
-                raise AuthenticationError("Your account is disabled. Contact an administrator.")
-            if user.locked_until and user.locked_until > utcnow():
-                raise AuthenticationError(self._locked_message(user))
-            if user.failed_logins:
-                user.failed_logins = 0
-                session.add(user)
+        matches = check_password(password, user.password_hash if user is not None else _dummy_hash())
+        return matches and user is not None
+
+    def check_lockout(self, username: str) -> None:
+        """Raise if the account may not sign in now (after a successful password check);
+        else record the sign-in (audited; the failure count starts again)."""
+        username = normalise_username(username)
+        with session_scope(self.db) as session:
+            refusal = self._refusal(session, username)
+            if refusal:
+                raise AuthenticationError(refusal)
+            failures = session.get(SignInFailures, _failures_key(username))
+            if failures is not None:
+                session.delete(failures)
             audit.record(session, actor=username, action="user.login")
 
+    def refusal(self, username: str) -> str | None:
+        """Why `username` may not sign in now even with the right password (locked,
+        disabled, no such user), or None; changes nothing."""
+        with Session(self.db) as session:
+            return self._refusal(session, normalise_username(username))
+
+    @staticmethod
+    def _refusal(session: Session, username: str) -> str | None:
+        failures = session.get(SignInFailures, _failures_key(username))
+        if failures is not None and failures.locked_until and failures.locked_until > utcnow():
+            return _locked_message(failures.locked_until)
+        user = session.exec(select(User).where(User.username == username)).first()
+        if user is None or user.disabled:
+            return "Your account is disabled. Contact an administrator."
+        return None
+
     def record_failed_login(self, username: str) -> str:
-        """Count a failure; returns the message to show (mentions the lockout when reached)."""
-        generic = "Username or password is incorrect."
+        """Count a failure; returns the message to show (mentions the lockout when reached).
+
+        Counted per normalised name whether or not such a user exists, with the same
+        messages, so that the answers cannot tell which usernames exist. Counts older than
+        the lockout window are forgotten (and their rows deleted: the table stays small).
+        """
+        username = normalise_username(username)
+        for attempt in range(2):
+            try:
+                return self._record_failed_login(username)
+            except IntegrityError:  # a concurrent first failure of the same name inserted the row
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _record_failed_login(self, username: str) -> str:
+        now = utcnow()
+        window = timedelta(minutes=self.settings.lockout_minutes)
+        key = _failures_key(username)
         with session_scope(self.db) as session:
-            user = session.exec(select(User).where(User.username == username)).first()
-            if user is None:
-                return generic
-            if user.locked_until and user.locked_until > utcnow():
-                return self._locked_message(user)
-            user.failed_logins += 1
-            if user.failed_logins >= self.settings.max_failed_logins:
-                user.locked_until = utcnow() + timedelta(minutes=self.settings.lockout_minutes)
-                user.failed_logins = 0
-                session.add(user)
-                audit.record(session, actor=username, action="user.locked", detail="too many failed sign-ins")
-                return self._locked_message(user)
-            session.add(user)
-            left = self.settings.max_failed_logins - user.failed_logins
-            return f"{generic} {left} attempt{'s' if left != 1 else ''} left before a temporary lockout."
+            session.execute(delete(SignInFailures).where(col(SignInFailures.last_failed_at) < now - window))
+            failures = session.get(SignInFailures, key, with_for_update=True)
+            if failures is not None and failures.locked_until and failures.locked_until > now:
+                return _locked_message(failures.locked_until)
+            if failures is None:
+                failures = SignInFailures(key=key, failures=0, last_failed_at=now)
+            failures.failures += 1
+            failures.last_failed_at = now
+            session.add(failures)
+            if failures.failures >= self.settings.max_failed_logins:
+                failures.failures = 0
+                failures.locked_until = now + window
+                exists = session.exec(select(User.id).where(User.username == username)).first() is not None
+                audit.record(
+                    session,
+                    actor=username if exists else UNKNOWN_ACTOR,
+                    action="user.locked",
+                    detail="too many failed sign-ins" + ("" if exists else " with a username that does not exist"),
+                )
+                session.flush()
+                return _locked_message(failures.locked_until)
+            session.flush()
+            left = self.settings.max_failed_logins - failures.failures
+            return f"{FAILED_SIGN_IN} {left} attempt{'s' if left != 1 else ''} left before a temporary lockout."
 
     def authenticate(self, username: str, password: str) -> Actor:
         """Password check with lockout, for callers that do not use the login widget."""
-        with Session(self.db) as session:
-            user = session.exec(select(User).where(User.username == username)).first()
-        if user is None or not check_password(password, user.password_hash):
+        username = normalise_username(username)
+        if not self.verify_password(username, password):
             raise AuthenticationError(self.record_failed_login(username))
         self.check_lockout(username)
-        return Actor.of(user)
+        return self.get_actor(username)
 
     def end_sessions(self, username: str) -> None:
         """Sign-out: every sign-in cookie issued until now stops working, in every browser."""
@@ -236,13 +328,6 @@ class UserService:
         if user is None or user.disabled:
             return False
         return user.sessions_valid_after is None or issued_at > user.sessions_valid_after
-
-    def _locked_message(self, user: User) -> str:
-        assert user.locked_until is not None
-        minutes = max(1, int((user.locked_until - utcnow()).total_seconds() // 60) + 1)
-        return (
-            f"Too many failed sign-ins. This account is locked for {minutes} more minute{'s' if minutes != 1 else ''}."
-        )
 
     @staticmethod
     def _get(session: Session, username: str) -> User:

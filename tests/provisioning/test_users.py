@@ -15,9 +15,9 @@ from sqlmodel import Session, select
 from provisioning.actors import Actor
 from provisioning.errors import AuthenticationError, NotFoundError, PermissionDeniedError, ValidationError
 from provisioning.local_secrets import LocalSecrets
-from provisioning.models import AuditEvent, Role, User, utcnow
+from provisioning.models import AuditEvent, Role, SignInFailures, User, utcnow
 from provisioning.settings import Settings
-from provisioning.users import UserService, check_password, hash_password
+from provisioning.users import UNKNOWN_ACTOR, UserService, _failures_key, check_password, hash_password
 
 
 def user_count(db: Engine) -> int:
@@ -30,6 +30,12 @@ def get_user(db: Engine, username: str) -> User:
         user = session.exec(select(User).where(User.username == username)).first()
         assert user is not None
         return user
+
+
+def failures_of(db: Engine, username: str) -> SignInFailures | None:
+    """The failed sign-ins counted for ``username`` (None: none in the lockout window)."""
+    with Session(db) as session:
+        return session.get(SignInFailures, _failures_key(username))
 
 
 def database_text(db: Engine) -> str:
@@ -296,8 +302,8 @@ def test_failures_count_down_then_lock(strict: UserService, db: Engine) -> None:
         strict.authenticate("alice", "alice-password-1")
     with pytest.raises(AuthenticationError, match="locked"):
         strict.authenticate("alice", "wrong-password")
-    locked_until = get_user(db, "alice").locked_until
-    assert locked_until is not None and locked_until > utcnow()
+    failures = failures_of(db, "alice")
+    assert failures is not None and failures.locked_until is not None and failures.locked_until > utcnow()
     with Session(db) as session:
         locked = session.exec(select(AuditEvent).where(AuditEvent.action == "user.locked")).all()
     assert [e.actor for e in locked] == ["alice"]
@@ -315,20 +321,23 @@ def test_lockout_expires(strict: UserService, db: Engine) -> None:
         with pytest.raises(AuthenticationError):
             strict.authenticate("alice", "wrong-password")
     with Session(db) as session:
-        user = session.exec(select(User).where(User.username == "alice")).one()
-        user.locked_until = utcnow() - timedelta(seconds=1)
-        session.add(user)
+        failures = session.get(SignInFailures, _failures_key("alice"))
+        assert failures is not None
+        failures.locked_until = utcnow() - timedelta(seconds=1)
+        session.add(failures)
         session.commit()
     assert strict.authenticate("alice", "alice-password-1").username == "alice"
+    assert failures_of(db, "alice") is None
 
 
 def test_success_resets_the_failure_count(strict: UserService, db: Engine) -> None:
     for _ in range(2):
         with pytest.raises(AuthenticationError):
             strict.authenticate("alice", "wrong-password")
-    assert get_user(db, "alice").failed_logins == 2
+    failures = failures_of(db, "alice")
+    assert failures is not None and failures.failures == 2
     strict.authenticate("alice", "alice-password-1")
-    assert get_user(db, "alice").failed_logins == 0
+    assert failures_of(db, "alice") is None
     with pytest.raises(AuthenticationError) as excinfo:
         strict.authenticate("alice", "wrong-password")
     assert "2 attempts left" in str(excinfo.value)
@@ -339,8 +348,7 @@ def test_reset_password_clears_the_lockout(strict: UserService, admin: Actor, db
         with pytest.raises(AuthenticationError):
             strict.authenticate("alice", "wrong-password")
     strict.reset_password(admin, "alice", "brand-new-password")
-    user = get_user(db, "alice")
-    assert (user.locked_until, user.failed_logins) == (None, 0)
+    assert failures_of(db, "alice") is None
     assert strict.authenticate("alice", "brand-new-password").username == "alice"
     with pytest.raises(AuthenticationError, match="incorrect"):
         strict.authenticate("alice", "alice-password-1")
@@ -354,13 +362,92 @@ def test_reset_password_validates(users: UserService, admin: Actor, alice: Actor
     assert users.authenticate("alice", "alice-password-1").username == "alice"
 
 
-def test_unknown_user_failures_get_the_generic_message(strict: UserService, db: Engine) -> None:
+def test_unknown_and_known_usernames_get_the_same_answers(strict: UserService, db: Engine) -> None:
+    """No answer tells whether a username exists: the same countdown and the same lockout
+    (issue 16), for a name no user has as for alice, and no user row for the unknown one."""
+
+    def answers(username: str) -> list[str]:
+        messages = []
+        for _ in range(5):
+            with pytest.raises(AuthenticationError) as excinfo:
+                strict.authenticate(username, "whatever-password")
+            messages.append(str(excinfo.value))
+        return messages
+
     before = user_count(db)
-    for _ in range(5):
-        with pytest.raises(AuthenticationError) as excinfo:
-            strict.authenticate("nobody", "whatever-password")
-        assert str(excinfo.value) == "Username or password is incorrect."
+    known, unknown = answers("alice"), answers("nobody")
+    assert known == unknown
+    assert known[:3] == [
+        "Username or password is incorrect. 2 attempts left before a temporary lockout.",
+        "Username or password is incorrect. 1 attempt left before a temporary lockout.",
+        "Too many failed sign-ins. This account is locked for 15 more minutes.",
+    ]
+    assert known[3:] == [known[2]] * 2
     assert user_count(db) == before
+    assert "nobody" not in database_text(db), "attempted names are stored as digests only"
+    with Session(db) as session:
+        locked = session.exec(select(AuditEvent).where(AuditEvent.action == "user.locked")).all()
+    assert sorted(e.actor for e in locked) == sorted(["alice", UNKNOWN_ACTOR])
+
+
+def test_usernames_are_normalised_like_the_login_form(strict: UserService, db: Engine) -> None:
+    for name in ("Alice", " ALICE "):
+        with pytest.raises(AuthenticationError, match="attempt"):
+            strict.authenticate(name, "wrong-password")
+    with pytest.raises(AuthenticationError, match="locked"):
+        strict.authenticate("alice", "wrong-password")
+    assert failures_of(db, "aLiCe") is not None
+
+
+def test_an_unknown_name_costs_the_same_bcrypt_work(strict: UserService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Equal timing, asserted without a clock: the same number of bcrypt checks, against
+    hashes of the same cost, for a known and an unknown username, at every step."""
+    import bcrypt
+
+    checked: list[str] = []
+    real_checkpw = bcrypt.checkpw
+
+    def checkpw(password: bytes, hashed: bytes) -> bool:
+        checked.append(hashed.decode()[:7])  # "$2b$04$": the algorithm and its cost
+        return real_checkpw(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", checkpw)
+    costs = {}
+    for username in ("alice", "nobody"):
+        checked.clear()
+        for _ in range(5):  # three counted failures, then two while locked
+            with pytest.raises(AuthenticationError):
+                strict.authenticate(username, "wrong-password")
+        costs[username] = list(checked)
+    assert costs["alice"] == costs["nobody"] == [hash_password("x")[:7]] * 5
+
+
+def test_stale_failures_are_forgotten_and_their_rows_deleted(strict: UserService, db: Engine) -> None:
+    for name in ("alice", "nobody", "someone-else"):
+        with pytest.raises(AuthenticationError):
+            strict.authenticate(name, "wrong-password")
+    with Session(db) as session:  # 16 minutes later (the lockout window is 15)
+        for row in session.exec(select(SignInFailures)).all():
+            row.last_failed_at = utcnow() - timedelta(minutes=16)
+            session.add(row)
+        session.commit()
+    with pytest.raises(AuthenticationError) as excinfo:
+        strict.authenticate("nobody", "wrong-password")
+    assert "2 attempts left" in str(excinfo.value), "a stale count starts again"
+    with Session(db) as session:
+        assert len(session.exec(select(SignInFailures)).all()) == 1
+
+
+def test_disabled_account_answers_like_any_other_to_a_wrong_password(
+    strict: UserService, admin: Actor, db: Engine
+) -> None:
+    """Only the right password may learn that an account exists but is disabled."""
+    strict.set_disabled(admin, "alice", True)
+    for _ in range(2):
+        with pytest.raises(AuthenticationError, match=r"incorrect.*attempt"):
+            strict.authenticate("alice", "wrong-password")
+    with pytest.raises(AuthenticationError, match="disabled"):
+        strict.authenticate("alice", "alice-password-1")
 
 
 def test_sign_out_ends_every_earlier_session(users: UserService, alice: Actor) -> None:

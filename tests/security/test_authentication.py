@@ -21,9 +21,9 @@ from portal.auth import COOKIE_EXPIRY_DAYS, COOKIE_NAME, _authenticator
 from provisioning.actors import Actor
 from provisioning.errors import AuthenticationError, SettingsError
 from provisioning.local_secrets import LocalSecrets
-from provisioning.models import AuditEvent, Role, Store, User, utcnow
+from provisioning.models import AuditEvent, Role, SignInFailures, Store, utcnow
 from provisioning.platform import Platform
-from provisioning.users import UserService
+from provisioning.users import UserService, _failures_key
 from tests.conftest import make_settings
 from tests.reliability.support import COOKIE_KEY, ROOT
 from tests.security.conftest import PAGES, PASSWORDS, everything_shown, open_page, secrets_of
@@ -83,14 +83,18 @@ def test_lockout_after_repeated_failures_with_a_clear_message(portal: Platform) 
         locks = session.exec(select(AuditEvent).where(AuditEvent.action == "user.locked")).all()
         assert [e.actor for e in locks] == ["alice"]
         # Once the lock has run out, the right password works again.
-        session.execute(update(User).where(User.username == "alice").values(locked_until=utcnow() - timedelta(1)))
+        session.execute(
+            update(SignInFailures)
+            .where(SignInFailures.key == _failures_key("alice"))
+            .values(locked_until=utcnow() - timedelta(1))
+        )
         session.commit()
     again = login(fresh_session(), "alice", PASSWORDS["alice"])
     assert again.session_state["actor"].username == "alice"
 
 
 def test_lockout_is_kept_in_the_database(users: UserService, alice: Actor, db: Engine) -> None:
-    """On SQLite and PostgreSQL: the count survives sessions and processes (it is a column)."""
+    """On SQLite and PostgreSQL: the count survives sessions and processes (it is a table row)."""
     for _ in range(users.settings.max_failed_logins):
         with pytest.raises(AuthenticationError):
             users.authenticate("alice", "not-her-password")
