@@ -19,6 +19,7 @@ import streamlit as st
 import streamlit_authenticator as stauth
 
 from portal.context import current_actor
+from portal.feedback import rerun_app_after
 from provisioning.errors import AuthenticationError
 from provisioning.platform import Platform
 from provisioning.users import FAILED_SIGN_IN
@@ -26,6 +27,10 @@ from provisioning.users import FAILED_SIGN_IN
 log = logging.getLogger(__name__)
 COOKIE_NAME = "store_platform_auth"
 COOKIE_COMPONENT_SECONDS = 1.0
+COOKIE_FALLBACK_SECONDS = 10.0
+# The widget's cookie setter (streamlit-authenticator 0.4.2 calls CookieManager.set with its
+# default key): its value in the session turns True once the browser wrote the cookie.
+COOKIE_SET_KEY = "set"
 COOKIE_EXPIRY_DAYS = 1
 SIGN_IN_ERROR = "sign_in_error"  # session key: why the last sign-in was refused
 AUTH_KEYS = ("actor", "name", "username", "authentication_status", "email", "roles", "logout", SIGN_IN_ERROR)
@@ -91,8 +96,8 @@ def sign_in(platform: Platform) -> None:
             st.error(str(error))
             return
         st.session_state[SIGN_IN_ERROR] = None
-        if st.context.cookies.get(COOKIE_NAME) is None:
-            _let_cookie_component_run()
+        if _cookie_not_written_yet():
+            _wait_for_cookie_component()  # ends this run; the component's answer starts the next
         login_area.empty()
     elif status is False:
         st.error(st.session_state.get(SIGN_IN_ERROR) or FAILED_SIGN_IN)
@@ -117,6 +122,26 @@ def _refuse_revoked_cookie(platform: Platform, authenticator: stauth.Authenticat
     if not valid:
         st.session_state["logout"] = True  # makes the widget ignore the cookie
         authenticator.cookie_controller.delete_cookie()
+
+
+def _cookie_not_written_yet() -> bool:
+    """The form was just sent: the widget rendered its cookie setter (extra-streamlit-
+    components' CookieManager, key ``COOKIE_SET_KEY``), whose value turns True once the
+    browser has written the cookie. A sign-in from the cookie itself renders no setter."""
+    return COOKIE_SET_KEY in st.session_state and st.session_state[COOKIE_SET_KEY] is not True
+
+
+def _wait_for_cookie_component() -> None:
+    """End this run with the form, and the cookie setter inside it, still on the page.
+
+    Emptying the form in this run could unmount the setter before the browser ran it (on a
+    loaded machine it did, and the next page load signed the user out). The setter's answer
+    reruns the app, which then finds the signed-in actor and shows the page. The timer
+    reruns it anyway after ``COOKIE_FALLBACK_SECONDS``, for a browser that never answers.
+    """
+    st.caption("Signing you in…")
+    rerun_app_after(COOKIE_FALLBACK_SECONDS, key="_cookie_fallback_armed")
+    st.stop()
 
 
 def _let_cookie_component_run() -> None:

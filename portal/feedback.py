@@ -51,17 +51,22 @@ def _database_message(error: BaseException) -> str:
 def show_database_unavailable(error: BaseException) -> None:
     """The page-level message, and a timer that reruns the app until the database is back."""
     st.warning(_database_message(error), icon="🛢️")
-    armed = "_database_retry_armed"
-    st.session_state[armed] = False
+    rerun_app_after(DATABASE_RETRY_SECONDS, key="_database_retry_armed")
 
-    @st.fragment(run_every=DATABASE_RETRY_SECONDS)
-    def _retry() -> None:
+
+def rerun_app_after(seconds: float, *, key: str) -> None:
+    """A timer (a fragment with ``run_every``) that reruns the whole app in ``seconds``,
+    and again every ``seconds`` while the page that armed it stays up."""
+    st.session_state[key] = False
+
+    @st.fragment(run_every=seconds)
+    def _timer() -> None:
         # The first call happens inline during this run; the timer's calls rerun the app.
-        if st.session_state.get(armed):
+        if st.session_state.get(key):
             st.rerun()
-        st.session_state[armed] = True
+        st.session_state[key] = True
 
-    _retry()
+    _timer()
 
 
 @contextmanager

@@ -9,13 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from provisioning.platform import Platform
 from tests.pages.conftest import APP
-
-
-def login(at: AppTest, username: str, password: str) -> AppTest:
-    at.text_input[0].input(username)
-    at.text_input[1].input(password)
-    at.button[0].click()
-    return at.run()
+from tests.shared.apptest import submit_sign_in
 
 
 def test_anonymous_session_sees_only_the_login_form(portal_env: Platform) -> None:
@@ -27,7 +21,7 @@ def test_anonymous_session_sees_only_the_login_form(portal_env: Platform) -> Non
 
 
 def test_right_password_signs_in(portal_env: Platform) -> None:
-    at = login(AppTest.from_file(APP, default_timeout=30).run(), "alice", "alice-password-1")
+    at = submit_sign_in(AppTest.from_file(APP, default_timeout=30).run(), "alice", "alice-password-1")
     assert not at.exception
     assert at.session_state["actor"].username == "alice"
     assert "My stores" in [t.value for t in at.title]
@@ -37,11 +31,11 @@ def test_wrong_password_then_lockout(portal_env: Platform) -> None:
     at = AppTest.from_file(APP, default_timeout=30).run()
     limit = portal_env.settings.max_failed_logins
     for attempt in range(1, limit):
-        login(at, "alice", "wrong-password")
+        submit_sign_in(at, "alice", "wrong-password")
         assert any(f"{limit - attempt} attempt" in e.value for e in at.error), [e.value for e in at.error]
-    login(at, "alice", "wrong-password")
+    submit_sign_in(at, "alice", "wrong-password")
     assert any("locked" in e.value for e in at.error)
-    fresh = login(AppTest.from_file(APP, default_timeout=30).run(), "alice", "alice-password-1")
+    fresh = submit_sign_in(AppTest.from_file(APP, default_timeout=30).run(), "alice", "alice-password-1")
     assert any("locked" in e.value for e in fresh.error)
     assert fresh.session_state["actor"] is None
 
@@ -49,7 +43,7 @@ def test_wrong_password_then_lockout(portal_env: Platform) -> None:
 def test_disabled_account_cannot_sign_in(portal_env: Platform) -> None:
     admin = portal_env.users.get_actor("admin")
     portal_env.users.set_disabled(admin, "alice", True)
-    at = login(AppTest.from_file(APP, default_timeout=30).run(), "alice", "alice-password-1")
+    at = submit_sign_in(AppTest.from_file(APP, default_timeout=30).run(), "alice", "alice-password-1")
     assert not at.exception
     assert "actor" not in at.session_state or at.session_state["actor"] is None
 

@@ -190,6 +190,10 @@ def test_medusa_store_runs_takes_an_order_and_leaves_nothing_on_disk(
             for step in ("database migrations", "seed", "admin user"):
                 assert f"store-setup: {step} done" in setup_log, setup_log[-3000:]
             assert "store-setup: store is set up" in setup_log
+            # The owner reads the same lines through the portal's service (the kubelet's logs).
+            logs = {e.label: e for e in platform.stores.store_logs(platform.alice, store.id)}
+            assert "store-setup: store is set up" in logs[f"{setup.metadata.name} / store-setup"].text
+            assert not [e for e in logs.values() if e.unavailable], logs
 
             # Service names resolve in the pods through CoreDNS (the kube-dns Service).
             svc: Any = core.read_namespaced_service("medusa", ns)

@@ -27,13 +27,7 @@ from provisioning.users import UserService, _failures_key
 from tests.conftest import make_settings
 from tests.reliability.support import COOKIE_KEY, ROOT
 from tests.security.conftest import PAGES, PASSWORDS, everything_shown, open_page, secrets_of
-
-
-def login(at: AppTest, username: str, password: str) -> AppTest:
-    at.text_input[0].input(username)
-    at.text_input[1].input(password)
-    at.button[0].click()
-    return at.run()
+from tests.shared.apptest import submit_sign_in
 
 
 def fresh_session() -> AppTest:
@@ -66,18 +60,20 @@ def test_a_session_not_signed_in_sees_only_the_login_page(portal: Platform) -> N
 def test_lockout_after_repeated_failures_with_a_clear_message(portal: Platform) -> None:
     limit = portal.settings.max_failed_logins
     at = fresh_session()
-    messages = [" ".join(e.value for e in login(at, "alice", f"wrong-password-{i}").error) for i in range(limit)]
+    messages = [
+        " ".join(e.value for e in submit_sign_in(at, "alice", f"wrong-password-{i}").error) for i in range(limit)
+    ]
     assert all("incorrect" in m for m in messages[:-1]), messages
     locked = messages[-1]
     assert f"locked for {portal.settings.lockout_minutes} more minutes" in locked, locked
     # The right password is refused while locked, in this session and in a new one.
     for session in (at, fresh_session()):
-        login(session, "alice", PASSWORDS["alice"])
+        submit_sign_in(session, "alice", PASSWORDS["alice"])
         assert any("locked" in e.value for e in session.error)
         assert session.session_state["actor"] is None
         assert not session.dataframe
     # Another user is not affected; the lock is audited.
-    other = login(fresh_session(), "bob", PASSWORDS["bob"])
+    other = submit_sign_in(fresh_session(), "bob", PASSWORDS["bob"])
     assert other.session_state["actor"].username == "bob"
     with Session(portal.db) as session:
         locks = session.exec(select(AuditEvent).where(AuditEvent.action == "user.locked")).all()
@@ -89,7 +85,7 @@ def test_lockout_after_repeated_failures_with_a_clear_message(portal: Platform) 
             .values(locked_until=utcnow() - timedelta(1))
         )
         session.commit()
-    again = login(fresh_session(), "alice", PASSWORDS["alice"])
+    again = submit_sign_in(fresh_session(), "alice", PASSWORDS["alice"])
     assert again.session_state["actor"].username == "alice"
 
 
@@ -161,7 +157,7 @@ def test_only_a_cookie_signed_with_the_settings_key_signs_in(
     if signed_in is None:  # the login page still works, and so does the password
         assert [t.label for t in at.text_input] == ["Username", "Password"]
         assert not at.error, [e.value for e in at.error]
-        assert login(at, "bob", PASSWORDS["bob"]).session_state["actor"].username == "bob"
+        assert submit_sign_in(at, "bob", PASSWORDS["bob"]).session_state["actor"].username == "bob"
 
 
 def test_a_valid_cookie_of_a_disabled_user_signs_nobody_in(portal: Platform, monkeypatch: pytest.MonkeyPatch) -> None:

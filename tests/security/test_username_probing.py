@@ -23,6 +23,7 @@ from provisioning.platform import Platform
 from provisioning.users import UNKNOWN_ACTOR
 from tests.reliability.support import ROOT
 from tests.security.conftest import PASSWORDS
+from tests.shared.apptest import submit_sign_in
 from tests.shared.portal import build_platform, portal_env
 from tests.shared.servers import api_request, run_portal
 
@@ -65,10 +66,7 @@ def form_answers(username: str, attempts: int) -> list[str]:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
     answers = []
     for i in range(attempts):
-        at.text_input[0].input(username)
-        at.text_input[1].input(f"wrong-password-{i}")
-        at.button[0].click()
-        at.run()
+        submit_sign_in(at, username, f"wrong-password-{i}")
         assert not at.exception, at.exception
         assert signed_in(at) is None
         answers.append(" | ".join(e.value for e in at.error))
@@ -109,10 +107,7 @@ def test_a_disabled_account_says_so_only_to_the_right_password(portal: Platform)
     portal.users.set_disabled(portal.users.get_actor("admin"), KNOWN, True)
     assert form_answers(KNOWN, 2) == form_answers(UNKNOWN, 2)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
-    at.text_input[0].input(KNOWN)
-    at.text_input[1].input(PASSWORDS[KNOWN])
-    at.button[0].click()
-    at.run()
+    submit_sign_in(at, KNOWN, PASSWORDS[KNOWN])
     assert [e.value for e in at.error] == ["Your account is disabled. Contact an administrator."]
     assert signed_in(at) is None
 

@@ -76,3 +76,19 @@ def portal_navigation() -> Iterator[None]:
         yield
     finally:
         PagesManager.__init__ = original  # type: ignore[method-assign]
+
+
+def submit_sign_in(at: AppTest, username: str, password: str) -> AppTest:
+    """Fill and send the sign-in form, as a user does.
+
+    After a right password the run ends on "Signing you in…" until the browser has written
+    the cookie (portal/auth.py); AppTest runs no browser component, so the next run stands
+    for the cookie setter's answer.
+    """
+    at.text_input[0].input(username)
+    at.text_input[1].input(password)
+    at.button[0].click()
+    at.run()
+    if "Signing you in…" in [c.value for c in at.caption]:
+        at.run()
+    return at
