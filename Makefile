@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: test-images medusa-node-images run test test-fast test-unit test-group real-node lint format dev-cluster dev-cluster-down control-plane store-software test-deps bench clean venv
+.PHONY: test-images run test test-fast test-unit test-group real-node lint format dev-cluster dev-cluster-down control-plane store-software test-deps bench clean venv
 
 venv: $(VENV)/.installed
 
@@ -80,20 +80,18 @@ dev-cluster-down: venv
 
 ## The real test node: kubelet, kube-proxy, containerd, pause (cached; tools/node/build.sh) and
 ## the images its tests run (cached; tools/images). Needs the control plane's Go module cache.
-real-node: test-deps control-plane
+real-node: test-deps control-plane test-images
 	./tools/node/build.sh
 	./tools/node/coredns/build.sh
-	$(PY) -m tools.images.build postgres-standin
 
-## Images the real-node tests run (built from Debian packages, cached; tools/images).
-## The Medusa store and Redis stand-in images (`make medusa-node-images`) serve the
-## work-in-progress Medusa-on-the-real-node test (tests/real_node/test_medusa_store.py.wip).
-test-images: test-deps
+## Images the real-node tests run (cached; tools/images): stand-ins built from Debian
+## packages, the platform image, and the Medusa store image (from the store-software build).
+test-images: test-deps store-software
 	$(PY) -m tools.images.build postgres-standin >/dev/null
-
-medusa-node-images: test-deps store-software
+	$(PY) -m tools.images.build platform >/dev/null
 	$(PY) -m tools.images.build redis-standin >/dev/null
 	$(PY) -m tools.images.build medusa-store >/dev/null
+
 
 ## Benchmarks (after `make test` has built the control plane); writes bench/results/latest.json.
 bench: venv control-plane

@@ -33,15 +33,19 @@ import contextlib
 import fcntl
 import json
 import os
+import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from kubernetes import client
@@ -77,6 +81,12 @@ CLUSTER_DOMAIN = "cluster.local"
 CLUSTER_DNS_IP = "10.96.0.10"
 DNS_SERVICE = "kube-dns"
 DNS_LABELS = {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}
+
+# In-cluster API clients (expose_api_server): the `kubernetes` Service's port and where the
+# host-side forwarder to the API server listens (the bridge address, so only the node's pods
+# and this host reach it).
+API_SERVICE = "kubernetes"
+API_PROXY_PORT = 6443
 
 STATE_DIR = Path("/var/lib/store-platform-realnode")  # journal (survives a crash), per-run dirs
 RUN_DIR = Path("/run/store-platform-realnode")  # sockets, containerd state
@@ -405,6 +415,71 @@ class Images:
     imported: dict[str, float]
 
 
+class TcpForwarder:
+    """Relay TCP connections from ``listen`` to ``target`` (threads in this process).
+
+    Bytes only: TLS passes through untouched, so clients see the target's own certificate.
+    """
+
+    def __init__(self, listen: tuple[str, int], target: tuple[str, int]) -> None:
+        self.listen, self.target = listen, target
+        self.connections = 0
+        self._sock: socket.socket | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> TcpForwarder:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(self.listen)
+        sock.listen(64)
+        sock.settimeout(0.5)
+        self._sock = sock
+        self._thread = threading.Thread(target=self._accept, name="api-forwarder", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._sock is not None:
+            self._sock.close()
+
+    def _accept(self) -> None:
+        assert self._sock is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._relay, args=(conn,), name="api-forwarder-conn", daemon=True).start()
+
+    def _relay(self, conn: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(self.target, timeout=10)
+        except OSError:
+            conn.close()
+            return
+        pair = {conn: upstream, upstream: conn}
+        try:
+            while not self._stop.is_set():
+                readable, _, _ = select.select(list(pair), [], [], 0.5)
+                for src in readable:
+                    data = src.recv(65536)
+                    if not data:
+                        return
+                    pair[src].sendall(data)
+        except OSError:
+            return
+        finally:
+            conn.close()
+            upstream.close()
+
+
 class RealNode:
     """containerd, kubelet and kube-proxy as processes, registered to ``control_plane``.
 
@@ -435,6 +510,7 @@ class RealNode:
         self._lock_fd: int | None = None
         self._journal: dict[str, Any] | None = None
         self._started = False
+        self._api_forwarder: TcpForwarder | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -473,6 +549,8 @@ class RealNode:
             self._delete_node_object()
         with contextlib.suppress(Exception):
             self._delete_dns_service()
+        with contextlib.suppress(Exception):
+            self._unexpose_api_server()
         for comp in reversed(self.components):
             if comp.proc is not None and comp.proc.poll() is None:
                 t_comp = time.monotonic()
@@ -513,6 +591,80 @@ class RealNode:
         seconds = round(time.monotonic() - t0, 2)
         self._say(f"restarted containerd and the kubelet (containers killed: {kill_containers}) in {seconds:.1f}s")
         return seconds
+
+    # -- the API server for in-cluster clients ---------------------------------------------
+
+    def expose_api_server(self) -> str:
+        """Let pods on this node reach the API server through the ``kubernetes`` Service.
+
+        Opt-in (a test calls it, e.g. for the chart's worker with its ServiceAccount); stays
+        until ``stop()``. Returns ``GATEWAY:API_PROXY_PORT``.
+
+        Why it is needed: the harness's API server binds and advertises 127.0.0.1
+        (``controlplane.py``), which a pod cannot reach, and runs with
+        ``--endpoint-reconciler-type=none``, so ``default/kubernetes`` (10.96.0.1:443, what
+        in-cluster clients use from ``KUBERNETES_SERVICE_HOST``) has no endpoints.
+
+        What it does: a TCP forwarder in this process (``TcpForwarder``) listens on the
+        bridge address ``GATEWAY:API_PROXY_PORT`` (reachable from the node's pods and this
+        host only) and relays to the API server's 127.0.0.1 port, and an EndpointSlice for
+        the ``kubernetes`` Service names that address, so kube-proxy DNATs 10.96.0.1:443
+        there, as it does for kube-dns. TLS passes through: pods see the API server's own
+        certificate, whose SANs already hold ``IP:10.96.0.1`` and ``kubernetes.default.svc``
+        (``.cluster.local``), and verify it with the ServiceAccount's ``ca.crt`` (the
+        harness CA, ``--root-ca-file``).
+
+        Chosen over: binding the API server to the bridge address or 0.0.0.0 (changes the
+        control plane of every test, and the bridge exists only with a real node); a DNAT
+        to 127.0.0.1 (needs ``route_localnet=1`` on the host); an apiserver endpoint
+        reconciler (it would publish 127.0.0.1, not a valid endpoint).
+        """
+        if self._api_forwarder is not None:
+            return f"{GATEWAY}:{API_PROXY_PORT}"
+        target = urlsplit(self.cp.server)
+        assert target.hostname and target.port, self.cp.server
+        self._api_forwarder = TcpForwarder((GATEWAY, API_PROXY_PORT), (target.hostname, target.port)).start()
+        api = self.cp.api_client()
+        try:
+            service: Any = client.CoreV1Api(api).read_namespaced_service(API_SERVICE, "default")
+            port_name = service.spec.ports[0].name or ""
+            discovery = client.DiscoveryV1Api(api)
+            name = f"{API_SERVICE}-{self.name}"
+            with contextlib.suppress(client.ApiException):
+                discovery.delete_namespaced_endpoint_slice(name, "default")
+            discovery.create_namespaced_endpoint_slice(
+                "default",
+                {
+                    "apiVersion": "discovery.k8s.io/v1",
+                    "kind": "EndpointSlice",
+                    "metadata": {
+                        "name": name,
+                        "labels": {
+                            "kubernetes.io/service-name": API_SERVICE,
+                            "endpointslice.kubernetes.io/managed-by": "store-platform.test-realnode",
+                        },
+                    },
+                    "addressType": "IPv4",
+                    "endpoints": [{"addresses": [GATEWAY], "conditions": {"ready": True}}],
+                    "ports": [{"name": port_name, "protocol": "TCP", "port": API_PROXY_PORT}],
+                },
+            )
+        finally:
+            api.close()
+        self._say(f"API server for pods: Service {API_SERVICE} -> {GATEWAY}:{API_PROXY_PORT} -> {self.cp.server}")
+        return f"{GATEWAY}:{API_PROXY_PORT}"
+
+    def _unexpose_api_server(self) -> None:
+        if self._api_forwarder is None:
+            return
+        self._api_forwarder.stop()
+        self._api_forwarder = None
+        api = self.cp.api_client()
+        try:
+            with contextlib.suppress(client.ApiException):
+                client.DiscoveryV1Api(api).delete_namespaced_endpoint_slice(f"{API_SERVICE}-{self.name}", "default")
+        finally:
+            api.close()
 
     # -- images ----------------------------------------------------------------------------
 

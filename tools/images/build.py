@@ -145,6 +145,13 @@ _NODE_USER_HOOK = (
     'if [ -f "$1/etc/shadow" ]; then echo "node:*:19000:0:99999:7:::" >> "$1/etc/shadow"; fi; '
     'if [ -f "$1/etc/gshadow" ]; then echo "node:!::" >> "$1/etc/gshadow"; fi'
 )
+# The Dockerfile's user `app` (uid/gid 10001, home /tmp, no shell), the chart's runAsUser/fsGroup.
+_APP_USER_HOOK = (
+    'echo "app:x:10001:10001::/tmp:/usr/sbin/nologin" >> "$1/etc/passwd"; '
+    'echo "app:x:10001:" >> "$1/etc/group"; '
+    'if [ -f "$1/etc/shadow" ]; then echo "app:*:19000:0:99999:7:::" >> "$1/etc/shadow"; fi; '
+    'if [ -f "$1/etc/gshadow" ]; then echo "app:!::" >> "$1/etc/gshadow"; fi'
+)
 MEDUSA_VERSION = "2.21.2"
 MEDUSA_NODE_VERSION = "22.23.3"  # tools/medusa/build.sh's Node, and the Dockerfile's FROM
 
@@ -240,6 +247,41 @@ IMAGES: dict[str, ImageSpec] = {
         workdir="/app",
         exposed_ports=("9000/tcp",),
         labels={"store-platform.test/built-from": "images/medusa/Dockerfile (tools/medusa/build.sh, tools/images)"},
+    ),
+    # The platform image (portal + worker): the repo's Dockerfile built here without Docker
+    # (tools/images/platform_app.py): Debian's python3.11 in place of python:3.11-slim.
+    "platform": ImageSpec(
+        name="platform",
+        ref="store-platform/store-platform:dev",
+        packages=("python3", "python-is-python3", "ca-certificates"),
+        essential_hooks=(_APP_USER_HOOK,),
+        layers=("tools.images.platform_app:deps_layer", "tools.images.platform_app:app_layer"),
+        dirs=(DirEntry("data", 0o755, 10001, 10001),),
+        env=(
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "LANG=C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE=1",
+            "PYTHONUNBUFFERED=1",
+            "PIP_DISABLE_PIP_VERSION_CHECK=1",
+            "PIP_ROOT_USER_ACTION=ignore",
+            "HOME=/tmp",
+            "STREAMLIT_SERVER_HEADLESS=true",
+            "STREAMLIT_BROWSER_GATHER_USAGE_STATS=false",
+            "DATABASE_URL=sqlite:////data/store_platform.db",
+            "LOCAL_SECRETS_FILE=/data/secrets.env",
+        ),
+        cmd=("streamlit", "run", "asgi.py", "--server.port=8501", "--server.address=0.0.0.0"),
+        user="10001:10001",
+        workdir="/app",
+        exposed_ports=("8501/tcp",),
+        labels={
+            "org.opencontainers.image.title": "store-platform",
+            "org.opencontainers.image.description": "Self-service portal that provisions WooCommerce stores "
+            "into Kubernetes namespaces",
+            "org.opencontainers.image.source": "https://github.com/store-platform/store-platform",
+            "store-platform.test/built-from": "Dockerfile, built by tools/images (platform_app.py) in place of "
+            "`docker build`: Debian bookworm python3.11 instead of python:3.11.14-slim-bookworm",
+        },
     ),
     # Kubernetes' pause (tools/node/build.sh compiles it); the sandbox image of the real node.
     "pause": ImageSpec(
