@@ -18,7 +18,9 @@ def cluster_banner(platform: Platform) -> None:
         tried = f"context **{status.context or 'current'}**" + (f" ({status.server})" if status.server else "")
         st.warning(
             f"Kubernetes cluster unreachable: tried {tried}, {relative_time(status.checked_at)}. "
-            f"Reason: {status.error or 'unknown'}. New stores wait as *requested* and proceed once it answers.",
+            f"Reason: {status.error or 'unknown'}. New stores wait as *requested* and proceed once it answers. "
+            f"No cluster of your own? Run `make run` with no kubeconfig (`unset KUBECONFIG`): it starts the "
+            "built-in cluster.",
             icon="🔌",
         )
         return
