@@ -27,6 +27,7 @@ import importlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -485,9 +486,29 @@ def build_image(name: str, *, pause_binary: Path | None = None, log: bool = True
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+    prune_archives(spec.name, keep=dest)
     if log:
         print(f"[images] {spec.ref}: {dest} in {time.monotonic() - t0:.1f}s", file=sys.stderr)
     return dest
+
+
+def prune_archives(name: str, *, keep: Path, newest: int = 2) -> list[Path]:
+    """Delete all but the ``newest`` archives of image ``name`` (``keep`` always stays).
+
+    Why: an archive is keyed by everything in it, so each change to the platform's code or
+    the store scripts writes a new one of up to 900 MB; without this the cache grows by that
+    much per change. Two are kept so that two checkouts in turn do not rebuild each time.
+    """
+    pattern = re.compile(rf"^{re.escape(name)}-[0-9a-f]{{16}}\.tar$")
+    archives = sorted(
+        (p for p in keep.parent.iterdir() if pattern.match(p.name) and p != keep),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    removed = archives[max(0, newest - 1) :]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
 
 
 def import_image(archive: Path, ctr: Path, address: str, *, namespace: str = "k8s.io") -> None:
