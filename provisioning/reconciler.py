@@ -110,20 +110,21 @@ class Reconciler(StoreSteps):
             self.db, self.identity, ttl_seconds=max(15.0, self.settings.reconcile_interval_seconds * 5)
         ):
             return False
-        if not self._ensure_cluster():
-            return False
-        try:
-            self._drift_check()
-            self._promote_requested()
-            stores = self._due_stores() + self._shopper_checks_due()
-            futures = [self._pool.submit(self._step_safely, store_id, status) for store_id, status in stores]
-            for future in futures:
-                future.result()
-            self._failures = 0
-            return True
-        except ClusterUnavailableError as error:
-            self._cluster_lost(str(error))
-            return False
+        try:  # every write below checks the lease (fence): a deposed pass stops here
+            if not self._ensure_cluster():
+                return False
+            try:
+                self._drift_check()
+                self._promote_requested()
+                stores = self._due_stores() + self._shopper_checks_due()
+                futures = [self._pool.submit(self._step_safely, store_id, status) for store_id, status in stores]
+                for future in futures:
+                    future.result()
+                self._failures = 0
+                return True
+            except ClusterUnavailableError as error:
+                self._cluster_lost(str(error))
+                return False
         except lease.LeaseLostError as error:
             log.warning("%s", error)
             return False
@@ -159,7 +160,10 @@ class Reconciler(StoreSteps):
             self._write_cluster_status(ClusterInfo(False, context, error=error))
 
     def _write_cluster_status(self, info: ClusterInfo) -> None:
+        """The portal's banner; fenced like every write, or a deposed worker whose paused
+        request timed out would mark a healthy cluster unreachable."""
         with session_scope(self.db) as session:
+            lease.fence(session, self.identity)
             row = session.get(ClusterStatus, 1) or ClusterStatus(id=1)
             row.reachable = info.reachable
             row.context = info.context[:200]
