@@ -296,12 +296,7 @@ class StoreService:
 
     def store_insight(self, actor: Actor, store_id: str) -> StoreInsight:
         """Events (warnings first), pods and quota use of the store's namespace."""
-        store = self.get_store(actor, store_id)
-        if store.status == StoreStatus.DELETED:
-            raise InvalidStateError(f"Store {store.name!r} is deleted; nothing is left in the cluster.")
-        reader = self.secrets
-        if reader is None or not hasattr(reader, "insight"):
-            raise InvalidStateError("The cluster is not connected; try again in a moment.")
+        store, reader = self._live_store(actor, store_id, needs="insight")
         return reader.insight(store.namespace)
 
     def store_logs(self, actor: Actor, store_id: str, *, tail_lines: int = TAIL_LINES) -> list[ContainerLog]:
@@ -309,18 +304,24 @@ class StoreService:
         its owner or an admin; audited, since logs can say more than the store page does."""
         if not isinstance(tail_lines, int) or not 1 <= tail_lines <= MAX_TAIL_LINES:
             raise ValidationError(f"Ask for 1 to {MAX_TAIL_LINES} lines of log.", field="tail")
-        store = self.get_store(actor, store_id)
-        if store.status == StoreStatus.DELETED:
-            raise InvalidStateError(f"Store {store.name!r} is deleted; nothing is left in the cluster.")
-        reader = self.secrets
-        if reader is None or not hasattr(reader, "store_logs"):
-            raise InvalidStateError("The cluster is not connected; try again in a moment.")
+        store, reader = self._live_store(actor, store_id, needs="store_logs")
         logs: list[ContainerLog] = reader.store_logs(store.namespace, tail_lines=tail_lines)
         with session_scope(self.db) as session:
             audit.record(
                 session, actor=actor.username, action="store.logs_viewed", store_id=store.id, store_name=store.name
             )
         return logs
+
+    def _live_store(self, actor: Actor, store_id: str, *, needs: str) -> tuple[Store, Any]:
+        """A store the actor may see that still has a namespace, and the cluster reader
+        that can do ``needs`` (on-demand reads for the store page and the API)."""
+        store = self.get_store(actor, store_id)
+        if store.status == StoreStatus.DELETED:
+            raise InvalidStateError(f"Store {store.name!r} is deleted; nothing is left in the cluster.")
+        reader = self.secrets
+        if reader is None or not hasattr(reader, needs):
+            raise InvalidStateError("The cluster is not connected; try again in a moment.")
+        return store, reader
 
     def audit_log(
         self, actor: Actor, *, search: str = "", store_id: str | None = None, limit: int = 200

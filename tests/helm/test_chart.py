@@ -112,8 +112,9 @@ class Tools:
         return proc
 
 
-@pytest.fixture(scope="module")
-def tools(tmp_path_factory: pytest.TempPathFactory) -> Tools:
+def make_tools(home: Path) -> Tools:
+    """helm (built with the control plane, or STORE_PLATFORM_HELM) with its caches, config
+    and kubeconfig under ``home``: never the developer's own."""
     bin_dir = find_binaries()
     helm = bin_dir / "helm" if bin_dir else None
     if helm is None:
@@ -121,7 +122,6 @@ def tools(tmp_path_factory: pytest.TempPathFactory) -> Tools:
         helm = Path(found) if found else None
     if helm is None or not os.access(helm, os.X_OK):
         pytest.skip("helm not built: run tools/k8s/build.sh (make test does), or set STORE_PLATFORM_HELM")
-    home = tmp_path_factory.mktemp("helm-home")
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
@@ -133,6 +133,11 @@ def tools(tmp_path_factory: pytest.TempPathFactory) -> Tools:
         "KUBECONFIG": str(home / "no-kubeconfig"),
     }
     return Tools(helm=helm, kube_version=read_versions()["KUBERNETES_VERSION"].lstrip("v"), env=env)
+
+
+@pytest.fixture(scope="module")
+def tools(tmp_path_factory: pytest.TempPathFactory) -> Tools:
+    return make_tools(tmp_path_factory.mktemp("helm-home"))
 
 
 def render(tools: Tools, values_file: str = "values.yaml", *args: str, namespace: str = "store-platform") -> list[dict]:

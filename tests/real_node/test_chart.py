@@ -42,12 +42,12 @@ from kubernetes import client
 
 from provisioning.db import MIGRATIONS_DIR
 from provisioning.engines.base import LABEL_MANAGED_BY, LABEL_STORE_ID, MANAGED_BY, SECRET_NAME
-from tests.harness.binaries import find_binaries, read_versions
 from tests.harness.kube import create_namespace, delete_namespace, unique_name
 from tests.harness.localpath import STORAGE_CLASS
 from tests.harness.realnode import NODE_LABELS, TAINT_KEY
-from tests.helm.test_chart import CHART, RESTRICTED, Cluster, Tools
+from tests.helm.test_chart import CHART, RESTRICTED, Cluster, make_tools
 from tests.real_node.conftest import POSTGRES_IMAGE, RealCluster
+from tests.shared.inventory import WOOCOMMERCE_OBJECTS
 from tests.shared.servers import api_request
 from tests.shared.waiting import wait_for
 from tools.images.build import IMAGES, build_image, rootfs_cached
@@ -58,35 +58,7 @@ pytestmark = [pytest.mark.real_node, pytest.mark.cluster, pytest.mark.slow]
 PLATFORM_IMAGE = IMAGES["platform"].ref
 TOLERATION = {"key": TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
 RELEASE = "sp"
-# What the worker creates for a WooCommerce store (tests/reliability/test_worker_crash.py).
-STORE_OBJECTS = {
-    "Secret": 1,
-    "Service": 2,
-    "PersistentVolumeClaim": 2,
-    "ResourceQuota": 1,
-    "LimitRange": 1,
-    "StatefulSet": 1,
-    "Deployment": 1,
-    "Job": 1,
-    "NetworkPolicy": 6,
-    "Ingress": 1,
-}
-
-
-def _tools(tmp: Path) -> Tools:
-    bin_dir = find_binaries()
-    helm = bin_dir / "helm" if bin_dir else None
-    if helm is None or not os.access(helm, os.X_OK) or not (bin_dir and (bin_dir / "kubectl").exists()):
-        pytest.skip("helm/kubectl not built: run tools/k8s/build.sh")
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp),
-        "HELM_CACHE_HOME": str(tmp / "cache"),
-        "HELM_CONFIG_HOME": str(tmp / "config"),
-        "HELM_DATA_HOME": str(tmp / "data"),
-        "KUBECONFIG": str(tmp / "no-kubeconfig"),
-    }
-    return Tools(helm=helm, kube_version=read_versions()["KUBERNETES_VERSION"].lstrip("v"), env=env)
+STORE_OBJECTS = WOOCOMMERCE_OBJECTS
 
 
 def _values(admin_password: str) -> dict[str, Any]:
@@ -160,7 +132,7 @@ def test_chart_on_real_node_signs_in_orders_and_provisions(
     timings["platform import"] = node.import_image(archive)
     node.expose_api_server()
 
-    tools = _tools(tmp_path_factory.mktemp("helm-home"))
+    tools = make_tools(tmp_path_factory.mktemp("helm-home"))
     api = cp.api_client()
     cluster = Cluster(cp, tools, api)
     core = client.CoreV1Api(api)

@@ -18,28 +18,14 @@ import pytest
 from provisioning.engines.base import SECRET_NAME
 from provisioning.models import Store, StoreStatus
 from tests.reliability.support import StorePlatform, WorkerProcess, wait_until, worker_env
+from tests.shared.inventory import WOOCOMMERCE_OBJECTS
 
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres]
 
 # What a ready WooCommerce store is, object by object: one of each, two of NetworkPolicy
 # pairs... A duplicate (a second ReplicaSet from a changed template, a second Job pod from
 # a re-created Job) or a missing object shows up as a different count.
-READY_INVENTORY = {
-    "Secret": 1,
-    "Service": 2,
-    "PersistentVolumeClaim": 2,
-    "ResourceQuota": 1,
-    "LimitRange": 1,
-    "StatefulSet": 1,
-    "Deployment": 1,
-    "Job": 1,
-    "NetworkPolicy": 6,
-    "Ingress": 1,
-    "ReplicaSet": 1,
-    "Pod/web": 1,
-    "Pod/database": 1,
-    "Pod/setup": 1,
-}
+READY_INVENTORY = WOOCOMMERCE_OBJECTS | {"ReplicaSet": 1, "Pod/web": 1, "Pod/database": 1, "Pod/setup": 1}
 
 
 @pytest.fixture
