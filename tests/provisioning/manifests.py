@@ -1,14 +1,20 @@
-"""Shared by the Medusa engine's unit tests (test_medusa.py, test_medusa_access.py):
-a StoreSpec maker and readers for the rendered manifests. No tests here."""
+"""Shared by the engines' unit tests (test_woocommerce.py, test_medusa.py,
+test_medusa_access.py): a StoreSpec maker, the pure fixtures, readers for the rendered
+manifests, and the Medusa image's contract. No tests here."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from provisioning.engines.base import Manifest, StoreSpec
+import pytest
+
+from provisioning.engines.base import Engine, Manifest, StoreSpec
 from provisioning.names import namespace_for
+from provisioning.settings import Settings
+from tests.conftest import make_settings
 
 WORKLOAD_KINDS = ("StatefulSet", "Deployment", "Job")
 LONG_RUNNING = ("StatefulSet", "Deployment")
@@ -40,14 +46,14 @@ CONTRACT_ENV = {
 SETUP_ONLY_ENV = {"MEDUSA_ADMIN_EMAIL", "MEDUSA_ADMIN_PASSWORD", "MEDUSA_PUBLISHABLE_KEY", "MEDUSA_STORE_NAME"}
 
 
-def make_spec(name: str = "my-shop", owner: str = "alice") -> StoreSpec:
+def make_spec(name: str = "my-shop", owner: str = "alice", *, engine: str = "medusa") -> StoreSpec:
     store_id = uuid.uuid4().hex
     return StoreSpec(
         id=store_id,
         name=name,
         namespace=namespace_for(name, store_id),
         owner=owner,
-        engine="medusa",
+        engine=engine,
         admin_user=f"{name}-admin",
         admin_email=f"{name}-admin@{name}.invalid",
     )
@@ -104,3 +110,30 @@ def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def secret_ref(env: dict[str, Any]) -> dict[str, str]:
     return env["valueFrom"]["secretKeyRef"]
+
+
+def engine_fixtures(engine_type: Callable[[], Engine], name: str) -> tuple[Any, Any, Any, Any]:
+    """The fixtures ``settings``, ``spec``, ``engine`` and ``manifests`` of an engine's tests:
+    ``settings, spec, engine, manifests = engine_fixtures(MedusaEngine, "medusa")``.
+
+    Manifests are pure: no database, so ``settings`` is not the database-parametrized
+    conftest fixture.
+    """
+
+    @pytest.fixture
+    def settings(tmp_path: Path) -> Settings:
+        return make_settings(tmp_path)
+
+    @pytest.fixture
+    def spec() -> StoreSpec:
+        return make_spec(engine=name)
+
+    @pytest.fixture
+    def engine() -> Engine:
+        return engine_type()
+
+    @pytest.fixture
+    def manifests(engine: Engine, spec: StoreSpec, settings: Settings) -> list[Manifest]:
+        return engine.workloads(spec, settings)
+
+    return settings, spec, engine, manifests

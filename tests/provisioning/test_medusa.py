@@ -13,8 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from provisioning.engines import ENGINES, PLANNED_ENGINES, get_engine
 from provisioning.engines import medusa_backing as mb
 from provisioning.engines.base import LABEL_COMPONENT, LABEL_STORE_ID, Manifest, StoreSpec
@@ -28,13 +26,14 @@ from provisioning.models import Store
 from provisioning.reconciler import spec_for
 from provisioning.settings import Settings
 from tests.conftest import make_settings
-from tests.provisioning.medusa_helpers import (
+from tests.provisioning.manifests import (
     COMPONENTS,
     LONG_RUNNING,
     UIDS,
     WORKLOAD_KINDS,
     by_kind,
     containers,
+    engine_fixtures,
     env_of,
     is_subset,
     main_container,
@@ -46,26 +45,7 @@ from tests.provisioning.medusa_helpers import (
 )
 from tests.provisioning.test_tenancy import quantity
 
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Manifests are pure: no database, so not the database-parametrized conftest fixture."""
-    return make_settings(tmp_path)
-
-
-@pytest.fixture
-def spec() -> StoreSpec:
-    return make_spec()
-
-
-@pytest.fixture
-def engine() -> MedusaEngine:
-    return MedusaEngine()
-
-
-@pytest.fixture
-def manifests(engine: MedusaEngine, spec: StoreSpec, settings: Settings) -> list[Manifest]:
-    return engine.workloads(spec, settings)
+settings, spec, engine, manifests = engine_fixtures(MedusaEngine, "medusa")
 
 
 # -- registry and identity ------------------------------------------------------------------

@@ -38,15 +38,15 @@ from provisioning.models import AuditEvent
 from provisioning.service import StoreService
 from provisioning.settings import Settings
 from tests.conftest import make_settings
-from tests.provisioning.medusa_helpers import (
+from tests.provisioning.manifests import (
     COMPONENTS,
     CONTRACT_ENV,
     SETUP_ONLY_ENV,
     by_kind,
     containers,
+    engine_fixtures,
     env_of,
     main_container,
-    make_spec,
     one,
     secret_ref,
     template_labels,
@@ -54,26 +54,7 @@ from tests.provisioning.medusa_helpers import (
 )
 from tests.provisioning.test_tenancy import CONTROLLER, KUBE_DNS, PUBLIC_IP, STRANGER, allowed, quantity
 
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Manifests are pure: no database, so not the database-parametrized conftest fixture."""
-    return make_settings(tmp_path)
-
-
-@pytest.fixture
-def spec() -> StoreSpec:
-    return make_spec()
-
-
-@pytest.fixture
-def engine() -> MedusaEngine:
-    return MedusaEngine()
-
-
-@pytest.fixture
-def manifests(engine: MedusaEngine, spec: StoreSpec, settings: Settings) -> list[Manifest]:
-    return engine.workloads(spec, settings)
+settings, spec, engine, manifests = engine_fixtures(MedusaEngine, "medusa")
 
 
 # -- environment contract -------------------------------------------------------------------

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +23,20 @@ from provisioning.engines.woocommerce import (
     WEB_PORT,
     WooCommerceEngine,
 )
-from provisioning.names import namespace_for
 from provisioning.settings import Settings
 from tests.conftest import make_settings
+from tests.provisioning.manifests import (
+    LONG_RUNNING,
+    by_kind,
+    containers,
+    engine_fixtures,
+    is_subset,
+    make_spec,
+    one,
+    template_labels,
+    workloads,
+)
 
-LONG_RUNNING = ("Deployment", "StatefulSet")
-WORKLOAD_KINDS = ("StatefulSet", "Deployment", "Job")
 # Sysctls Pod Security "baseline"/"restricted" allow.
 SAFE_SYSCTLS = {
     "kernel.shm_rmid_forced",
@@ -45,67 +52,7 @@ SAFE_SYSCTLS = {
 }
 
 
-def make_spec(name: str = "my-shop", owner: str = "alice") -> StoreSpec:
-    store_id = uuid.uuid4().hex
-    return StoreSpec(
-        id=store_id,
-        name=name,
-        namespace=namespace_for(name, store_id),
-        owner=owner,
-        engine="woocommerce",
-        admin_user=f"{name}-admin",
-        admin_email=f"{name}-admin@{name}.invalid",
-    )
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Manifests are pure: no database, so not the database-parametrized conftest fixture."""
-    return make_settings(tmp_path)
-
-
-@pytest.fixture
-def spec() -> StoreSpec:
-    return make_spec()
-
-
-@pytest.fixture
-def engine() -> WooCommerceEngine:
-    return WooCommerceEngine()
-
-
-@pytest.fixture
-def manifests(engine: WooCommerceEngine, spec: StoreSpec, settings: Settings) -> list[Manifest]:
-    return engine.workloads(spec, settings)
-
-
-def by_kind(manifests: Sequence[Manifest], kind: str) -> list[Manifest]:
-    return [m for m in manifests if m["kind"] == kind]
-
-
-def one(manifests: Sequence[Manifest], kind: str, name: str | None = None) -> Manifest:
-    found = [m for m in by_kind(manifests, kind) if name is None or m["metadata"]["name"] == name]
-    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
-    return found[0]
-
-
-def workloads(manifests: Sequence[Manifest]) -> list[Manifest]:
-    return [m for m in manifests if m["kind"] in WORKLOAD_KINDS]
-
-
-def containers(manifests: Sequence[Manifest]) -> Iterator[tuple[Manifest, dict[str, Any]]]:
-    for workload in workloads(manifests):
-        pod = workload["spec"]["template"]["spec"]
-        for container in [*pod.get("initContainers", []), *pod["containers"]]:
-            yield workload, container
-
-
-def template_labels(workload: Manifest) -> dict[str, str]:
-    return workload["spec"]["template"]["metadata"]["labels"]
-
-
-def is_subset(selector: dict[str, str], labels: dict[str, str]) -> bool:
-    return all(labels.get(key) == value for key, value in selector.items())
+settings, spec, engine, manifests = engine_fixtures(WooCommerceEngine, "woocommerce")
 
 
 def env_value(container: dict[str, Any], name: str) -> dict[str, Any]:
