@@ -1,0 +1,158 @@
+"""`stores ...`: list (with filters), show, delete and retry any user's store.
+
+Every command calls StoreService as the acting admin: the same state checks (a deleted
+store cannot be deleted again, only failed stores retry) and the same audit rows as the
+portal. Stores are named by id or by name; a name means the live store of that name, else
+the newest deleted one.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from provisioning.cli.context import Context, UsageError
+from provisioning.cli.output import fields, table
+from provisioning.engines import ENGINES
+from provisioning.errors import NotFoundError
+from provisioning.models import Store, StoreStatus
+
+AUDIT_EVENTS_SHOWN = 10
+
+
+def _is_id(ref: str) -> bool:
+    return len(ref) == 32 and all(c in "0123456789abcdef" for c in ref)
+
+
+def resolve(ctx: Context, ref: str) -> Store:
+    """The store `ref` names (id or name), as the acting admin may see it."""
+    service = ctx.platform.stores
+    if _is_id(ref):
+        return service.get_store(ctx.actor, ref)
+    rows, _ = service.list_all_stores(ctx.actor, limit=None)  # newest first
+    named = [row for row in rows if row.name == ref.strip().lower()]
+    live = [row for row in named if row.status != StoreStatus.DELETED]
+    if not named:
+        raise NotFoundError(f"No store has the id or name {ref!r}.")
+    return service.get_store(ctx.actor, (live or named)[0].id)
+
+
+def store_json(store: Any, *, owner: str | None = None) -> dict[str, Any]:
+    """A store row or object as a dict of its columns (snake_case, as in the database)."""
+    data = dict(store._mapping) if hasattr(store, "_mapping") else store.model_dump()
+    data.pop("active_name", None)  # internal: the uniqueness key of live names
+    if owner is not None:
+        data["owner"] = owner
+    return data
+
+
+def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
+    # No status filter and no --all: the live stores only. The service filters in SQL on
+    # owner, status and engine; leaving out deleted stores is done here, then the limit.
+    if args.limit < 0:
+        raise UsageError("--limit must be 0 (no limit) or more.")
+    everything = args.include_deleted or args.status
+    rows, total = ctx.platform.stores.list_all_stores(
+        ctx.actor,
+        owner=args.owner,
+        status=args.status,
+        engine=args.engine,
+        limit=args.limit if everything else None,
+    )
+    if not everything:
+        rows = [row for row in rows if row.status != StoreStatus.DELETED]
+        total = len(rows)
+        rows = rows[: args.limit] if args.limit else rows
+    stores = [store_json(row) for row in rows]
+    columns = [("id", "ID"), ("name", "NAME"), ("engine", "ENGINE"), ("status", "STATUS"), ("owner", "OWNER")]
+    columns += [("created_at", "CREATED"), ("url", "URL")]
+    text = table(stores, columns) if stores else "No stores match."
+    if total > len(stores):
+        text += f"\n({len(stores)} of {total} shown; raise --limit to see more)"
+    ctx.out.emit({"stores": stores, "count": len(stores), "total": total}, text)
+    return 0
+
+
+def _owner_name(ctx: Context, store: Store) -> str:
+    users = ctx.platform.users.list_users(ctx.actor)
+    return next((u.username for u in users if u.id == store.owner_id), f"(user {store.owner_id})")
+
+
+def _step(condition: dict[str, Any]) -> str:
+    """One provisioning step (a condition), as the store page lists them."""
+    done = "done" if condition.get("status") == "True" else condition.get("reason") or "pending"
+    return f"  {condition.get('type', '?')}: {done}  {condition.get('message', '')}".rstrip()
+
+
+def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
+    store = resolve(ctx, args.store)
+    owner = _owner_name(ctx, store)
+    events = ctx.platform.stores.audit_log(ctx.actor, store_id=store.id, limit=AUDIT_EVENTS_SHOWN)
+    data = store_json(store, owner=owner)
+    data["audit"] = [{"at": e.at, "actor": e.actor, "action": e.action, "detail": e.detail} for e in events]
+    keys = ["id", "name", "engine", "owner", "status", "health", "message", "failure_kind", "url", "namespace"]
+    keys += ["admin_user", "shopper_status", "shopper_message", "shopper_checked_at", "attempts"]
+    keys += ["created_at", "provisioning_started_at", "ready_at", "deleting_started_at", "deleted_at"]
+    text = fields([(key, data.get(key)) for key in keys])
+    steps = [_step(condition) for condition in store.conditions or []]
+    if steps:
+        text += "\n\nSteps:\n" + "\n".join(steps)
+    if events:
+        columns = [("at", "AT"), ("actor", "ACTOR"), ("action", "ACTION"), ("detail", "DETAIL")]
+        text += "\n\nRecent audit events:\n" + table(data["audit"], columns)
+    ctx.out.emit(data, text)
+    return 0
+
+
+def cmd_delete(ctx: Context, args: argparse.Namespace) -> int:
+    store = resolve(ctx, args.store)
+    if not args.yes:
+        raise UsageError(
+            f"This deletes store {store.name!r} ({store.id}) with its namespace and all its data; add --yes to confirm."
+        )
+    store = ctx.platform.stores.delete_store(ctx.actor, store.id)
+    text = f"Deleting store {store.name!r} ({store.id}); its name is free again."
+    ctx.out.emit({"store": store_json(store)}, text)
+    return 0
+
+
+def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
+    store = ctx.platform.stores.retry_store(ctx.actor, resolve(ctx, args.store).id)
+    text = f"Store {store.name!r} ({store.id}) is queued again (attempt {store.attempts + 1})."
+    ctx.out.emit({"store": store_json(store)}, text)
+    return 0
+
+
+def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
+    """The `stores` group and its commands, each with the global options (`common`)."""
+    group = groups.add_parser("stores", help="every user's stores", description=__doc__)
+    commands = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    listing = commands.add_parser(
+        "list", parents=[common], allow_abbrev=False, help="stores, newest first (live ones unless --all)"
+    )
+    listing.add_argument("--owner", metavar="USERNAME")
+    listing.add_argument("--status", choices=[s.value for s in StoreStatus])
+    listing.add_argument("--engine", choices=sorted(ENGINES))
+    listing.add_argument(
+        "--all", "--include-deleted", dest="include_deleted", action="store_true", help="deleted stores too"
+    )
+    listing.add_argument("--limit", type=int, default=1000, help="at most this many rows (0: no limit)")
+    listing.set_defaults(handler=cmd_list)
+
+    show = commands.add_parser(
+        "show", parents=[common], allow_abbrev=False, help="one store, its steps and recent audit events"
+    )
+    show.add_argument("store", metavar="ID_OR_NAME")
+    show.set_defaults(handler=cmd_show)
+
+    delete = commands.add_parser(
+        "delete", parents=[common], allow_abbrev=False, help="delete a store and everything in it"
+    )
+    delete.add_argument("store", metavar="ID_OR_NAME")
+    delete.add_argument("--yes", action="store_true", help="confirm: the store's data is gone for good")
+    delete.set_defaults(handler=cmd_delete)
+
+    retry = commands.add_parser("retry", parents=[common], allow_abbrev=False, help="provision a failed store again")
+    retry.add_argument("store", metavar="ID_OR_NAME")
+    retry.set_defaults(handler=cmd_retry)

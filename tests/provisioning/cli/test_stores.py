@@ -1,0 +1,102 @@
+"""`stores ...`: filters, show by id or name, delete with --yes, retry, with audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from provisioning.actors import Actor
+from provisioning.cli.main import NOT_FOUND, OK, REFUSED, USAGE
+from provisioning.models import Store, StoreStatus
+from provisioning.platform import Platform
+from tests.provisioning.cli.conftest import audit_rows, set_store
+
+
+@pytest.fixture
+def alice(platform: Platform) -> Actor:
+    return platform.users.get_actor("alice")
+
+
+@pytest.fixture
+def shops(platform: Platform, alice: Actor) -> dict[str, Store]:
+    """alice's woocommerce and medusa stores, bob's failed one, and a deleted one of bob's."""
+    bob = platform.users.get_actor("bob")
+    made = {
+        "alice-woo": platform.stores.create_store(alice, "alice-woo"),
+        "alice-medusa": platform.stores.create_store(alice, "alice-medusa", engine="medusa"),
+        "bob-failed": platform.stores.create_store(bob, "bob-failed"),
+        "bob-gone": platform.stores.create_store(bob, "bob-gone"),
+    }
+    set_store(platform, made["bob-failed"].id, status=StoreStatus.FAILED, message="The setup Job failed.")
+    set_store(platform, made["bob-gone"].id, status=StoreStatus.DELETED, active_name=None)
+    return made
+
+
+def names(result: Any) -> set[str]:
+    assert result.code == OK, result.err
+    return {store["name"] for store in result.json()["stores"]}
+
+
+def test_list_filters(cli: Any, shops: dict[str, Store]) -> None:
+    base = ("--as", "admin", "--json", "stores", "list")
+    assert names(cli(*base)) == {"alice-woo", "alice-medusa", "bob-failed"}
+    assert names(cli(*base, "--all")) == set(shops)
+    assert names(cli(*base, "--include-deleted", "--owner", "bob")) == {"bob-failed", "bob-gone"}
+    assert names(cli(*base, "--owner", "alice", "--engine", "medusa")) == {"alice-medusa"}
+    assert names(cli(*base, "--status", "deleted")) == {"bob-gone"}
+    limited = cli(*base, "--limit", "1").json()
+    assert (limited["count"], limited["total"]) == (1, 3)
+    owners = {s["name"]: s["owner"] for s in cli(*base).json()["stores"]}
+    assert owners["bob-failed"] == "bob"
+
+
+def test_list_as_text(cli: Any, shops: dict[str, Store]) -> None:
+    result = cli("--as", "admin", "stores", "list", "--status", "failed")
+    assert result.code == OK
+    header, row = result.out.splitlines()
+    assert header.split() == ["ID", "NAME", "ENGINE", "STATUS", "OWNER", "CREATED", "URL"]
+    assert row.split()[:5] == [shops["bob-failed"].id, "bob-failed", "woocommerce", "failed", "bob"]
+    assert cli("--as", "admin", "stores", "list", "--owner", "nobody").out == "No stores match.\n"
+
+
+def test_show_by_id_and_by_name(cli: Any, shops: dict[str, Store]) -> None:
+    by_name = cli("--as", "admin", "--json", "stores", "show", "alice-woo")
+    assert by_name.code == OK
+    data = by_name.json()
+    assert (data["id"], data["owner"], data["status"]) == (shops["alice-woo"].id, "alice", "requested")
+    assert [(e["actor"], e["action"]) for e in data["audit"]] == [("alice", "store.create")]
+    text = cli("--as", "admin", "stores", "show", shops["bob-failed"].id)
+    assert text.code == OK
+    assert "The setup Job failed." in text.out and "owner:" in text.out
+
+
+def test_unknown_stores_are_not_found(cli: Any, shops: dict[str, Store]) -> None:
+    for command in (["show", "nope"], ["retry", "nope"], ["delete", "0" * 32, "--yes"]):
+        result = cli("--as", "admin", "stores", *command)
+        assert result.code == NOT_FOUND, command
+        assert result.err.startswith("error: ") and "Traceback" not in result.err
+
+
+def test_delete_needs_yes_then_works_once(cli: Any, platform: Platform, shops: dict[str, Store]) -> None:
+    store = shops["alice-woo"]
+    unconfirmed = cli("--as", "admin", "stores", "delete", store.id)
+    assert unconfirmed.code == USAGE and "--yes" in unconfirmed.err and "alice-woo" in unconfirmed.err
+    assert audit_rows(platform, "store.delete") == []
+
+    deleted = cli("--as", "admin", "--json", "stores", "delete", store.id, "--yes")
+    assert deleted.code == OK
+    assert deleted.json()["store"]["status"] == "deleting"
+    assert [(e.actor, e.store_id) for e in audit_rows(platform, "store.delete")] == [("admin", store.id)]
+
+    again = cli("--as", "admin", "stores", "delete", store.id, "--yes")
+    assert again.code == REFUSED and "already being deleted" in again.err
+    assert len(audit_rows(platform, "store.delete")) == 1
+
+
+def test_retry_only_failed_stores(cli: Any, platform: Platform, shops: dict[str, Store]) -> None:
+    refused = cli("--as", "admin", "stores", "retry", "alice-woo")
+    assert refused.code == REFUSED and "Only failed stores" in refused.err
+    retried = cli("--as", "admin", "--json", "stores", "retry", "bob-failed")
+    assert retried.code == OK and retried.json()["store"]["status"] == "requested"
+    assert [(e.actor, e.store_name) for e in audit_rows(platform, "store.retry")] == [("admin", "bob-failed")]
