@@ -26,6 +26,7 @@ from provisioning.names import namespace_for
 from provisioning.service import StoreService
 from provisioning.settings import Settings
 from provisioning.users import UserService
+from tests.shared.platform import set_store
 
 
 class FakeSecrets:
@@ -72,16 +73,6 @@ def reload(db: Engine, store_id: str) -> Store:
         store = session.get(Store, store_id)
         assert store is not None
         return store
-
-
-def set_store(db: Engine, store_id: str, **values: object) -> None:
-    with Session(db) as session:
-        store = session.get(Store, store_id)
-        assert store is not None
-        for key, value in values.items():
-            setattr(store, key, value)
-        session.add(store)
-        session.commit()
 
 
 def events(db: Engine, action: str) -> list[AuditEvent]:

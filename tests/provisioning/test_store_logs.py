@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 from kubernetes import client
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from provisioning.actors import Actor
 from provisioning.errors import InvalidStateError, NotFoundError, ValidationError
-from provisioning.models import Store, StoreStatus
+from provisioning.models import StoreStatus
 from provisioning.operations.store_logs import (
     NOT_SCHEDULED,
     SIMULATED,
@@ -24,7 +23,7 @@ from provisioning.operations.store_logs import (
 )
 from provisioning.service import StoreService
 from provisioning.settings import Settings
-from tests.shared.platform import audit_actions
+from tests.shared.platform import audit_actions, set_store
 
 
 def pod(name: str, node: str | None, *, init: tuple[str, ...] = (), main: tuple[str, ...] = ("app",)) -> dict[str, Any]:
@@ -126,11 +125,6 @@ def test_a_deleted_store_or_no_cluster_says_so(db: Engine, settings: Settings, a
     store = service.create_store(alice, "gone-shop")
     with pytest.raises(InvalidStateError, match="not connected"):
         service.store_logs(alice, store.id)
-    with Session(db) as session:
-        row = session.get(Store, store.id)
-        assert row is not None
-        row.status = StoreStatus.DELETED
-        session.add(row)
-        session.commit()
+    set_store(db, store.id, status=StoreStatus.DELETED)
     with pytest.raises(InvalidStateError, match="deleted"):
         StoreService(db, settings, secrets=Reader()).store_logs(alice, store.id)  # type: ignore[arg-type]

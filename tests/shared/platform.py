@@ -39,6 +39,17 @@ def store_row(db: Engine, store_id: str) -> Store:
         return store
 
 
+def set_store(db: Engine, store_id: str, **values: object) -> None:
+    """Put a store's row in a state directly (a test's precondition, not a product path)."""
+    with Session(db) as session:
+        store = session.get(Store, store_id)
+        assert store is not None, f"no store {store_id}"
+        for key, value in values.items():
+            setattr(store, key, value)
+        session.add(store)
+        session.commit()
+
+
 def audit_actions(db: Engine, store_id: str) -> list[str]:
     """The store's audit actions, oldest first."""
     with Session(db) as session:

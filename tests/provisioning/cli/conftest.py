@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import Session, col, select
 
 from provisioning.cli.main import ACTOR_ENV, main
-from provisioning.models import AuditEvent, Store
+from provisioning.models import AuditEvent
 from provisioning.platform import Platform
 from tests.shared.portal import build_platform, portal_env, set_env
 
@@ -65,13 +65,3 @@ def audit_rows(platform: Platform, action: str) -> list[AuditEvent]:
     with Session(platform.db) as session:
         query = select(AuditEvent).where(AuditEvent.action == action).order_by(col(AuditEvent.id))
         return list(session.exec(query).all())
-
-
-def set_store(platform: Platform, store_id: str, **values: object) -> None:
-    with Session(platform.db) as session:
-        store = session.get(Store, store_id)
-        assert store is not None
-        for key, value in values.items():
-            setattr(store, key, value)
-        session.add(store)
-        session.commit()

@@ -10,7 +10,8 @@ from provisioning.actors import Actor
 from provisioning.cli.main import NOT_FOUND, OK, REFUSED, USAGE
 from provisioning.models import Store, StoreStatus
 from provisioning.platform import Platform
-from tests.provisioning.cli.conftest import audit_rows, set_store
+from tests.provisioning.cli.conftest import audit_rows
+from tests.shared.platform import set_store
 
 
 @pytest.fixture
@@ -28,8 +29,8 @@ def shops(platform: Platform, alice: Actor) -> dict[str, Store]:
         "bob-failed": platform.stores.create_store(bob, "bob-failed"),
         "bob-gone": platform.stores.create_store(bob, "bob-gone"),
     }
-    set_store(platform, made["bob-failed"].id, status=StoreStatus.FAILED, message="The setup Job failed.")
-    set_store(platform, made["bob-gone"].id, status=StoreStatus.DELETED, active_name=None)
+    set_store(platform.db, made["bob-failed"].id, status=StoreStatus.FAILED, message="The setup Job failed.")
+    set_store(platform.db, made["bob-gone"].id, status=StoreStatus.DELETED, active_name=None)
     return made
 
 
