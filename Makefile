@@ -42,7 +42,7 @@ test: venv
 	@$(call timed,lint,$(PY) -m ruff check . && $(PY) -m ruff format --check .)
 	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
-## Fast tests only (the edit-test loop, about a minute on 2 idle cores): no control plane, PostgreSQL,
+## Fast tests only (the edit-test loop; 162 s on 2 idle cores, 216 s in one process): no control plane, PostgreSQL,
 ## browser, store software, or any test with another heavy marker (see --fast in tests/conftest.py),
 ## spread over every core (pytest-xdist; each worker has its own temporary databases).
 test-fast: venv
