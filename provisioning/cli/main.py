@@ -30,6 +30,13 @@ from provisioning.users import normalise_username
 log = logging.getLogger("provisioning.cli")
 
 OK, REFUSED, USAGE, NOT_FOUND, NOT_ADMIN, INTERNAL = 0, 1, 2, 3, 4, 5
+# First match wins: NotFoundError is a StorePlatformError, so it comes before it.
+EXIT_CODE_OF_ERROR: tuple[tuple[type[Exception], int], ...] = (
+    (UsageError, USAGE),
+    (NotAnAdminError, NOT_ADMIN),
+    (NotFoundError, NOT_FOUND),
+    (StorePlatformError, REFUSED),
+)
 ACTOR_ENV = "STORE_PLATFORM_ADMIN"
 
 EPILOG = f"""\
@@ -146,18 +153,9 @@ def _run(args: argparse.Namespace) -> int:
         actor = resolve_actor(platform, args.actor or os.environ.get(ACTOR_ENV))
         handler: Handler = args.handler
         return handler(Context(platform, actor, out), args)
-    except UsageError as error:
+    except (UsageError, NotAnAdminError, StorePlatformError) as error:
         out.error(f"{error}")
-        return USAGE
-    except NotAnAdminError as error:
-        out.error(f"{error}")
-        return NOT_ADMIN
-    except NotFoundError as error:
-        out.error(f"{error}")
-        return NOT_FOUND
-    except StorePlatformError as error:
-        out.error(f"{error}")
-        return REFUSED
+        return next(code for kind, code in EXIT_CODE_OF_ERROR if isinstance(error, kind))
     except OperationalError as error:
         log.debug("database error", exc_info=True)
         reason = str(error.orig or error).strip().splitlines() or ["unknown error"]

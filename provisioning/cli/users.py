@@ -61,17 +61,11 @@ def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_create(ctx: Context, args: argparse.Namespace) -> int:
-    given = read_password(args.password_stdin)
-    password = given if given is not None else credentials.password(GENERATED_PASSWORD_LENGTH)
+    password, generated = _password(args)
     user = ctx.platform.users.create_user(
         ctx.actor, args.username, password, role=args.role, display_name=args.display_name, email=args.email
     )
-    data: dict[str, Any] = {"user": user_json(user)}
-    text = f"Created {user.role} {user.username!r}."
-    if given is None:
-        data["password"] = password
-        text += f"\nPassword (shown this once, stored only as a hash): {password}"
-    ctx.out.emit(data, text)
+    _emit_with_password(ctx, user, f"Created {user.role} {user.username!r}.", password if generated else None)
     return 0
 
 
@@ -86,16 +80,26 @@ def cmd_set_disabled(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_reset_password(ctx: Context, args: argparse.Namespace) -> int:
     username = normalise_username(args.username)
-    given = read_password(args.password_stdin)
-    password = given if given is not None else credentials.password(GENERATED_PASSWORD_LENGTH)
+    password, generated = _password(args)
     ctx.platform.users.reset_password(ctx.actor, username, password)
-    data: dict[str, Any] = {"user": user_json(_find(ctx, username))}
     text = f"Password of {username!r} reset; its sign-in lockout is cleared."
-    if given is None:
-        data["password"] = password
-        text += f"\nNew password (shown this once, stored only as a hash): {password}"
-    ctx.out.emit(data, text)
+    _emit_with_password(ctx, _find(ctx, username), text, password if generated else None)
     return 0
+
+
+def _password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The password from stdin (``--password-stdin``), else a generated one; and which."""
+    given = read_password(args.password_stdin)
+    return (given, False) if given is not None else (credentials.password(GENERATED_PASSWORD_LENGTH), True)
+
+
+def _emit_with_password(ctx: Context, user: User, text: str, generated: str | None) -> None:
+    """A generated password is shown this once (it is stored only as a hash); a given one never."""
+    data: dict[str, Any] = {"user": user_json(user)}
+    if generated is not None:
+        data["password"] = generated
+        text += f"\nPassword (shown this once, stored only as a hash): {generated}"
+    ctx.out.emit(data, text)
 
 
 def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:

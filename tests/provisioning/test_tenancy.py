@@ -32,6 +32,7 @@ from provisioning.engines.woocommerce import DB_PORT, WEB_PORT, WooCommerceEngin
 from provisioning.names import namespace_for
 from provisioning.settings import Settings
 from tests.conftest import make_settings
+from tests.provisioning.manifests import by_kind, one
 
 WORKLOAD_KINDS = ("StatefulSet", "Deployment", "Job")
 POLICY_NAMES = {
@@ -70,16 +71,6 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def manifests(spec: StoreSpec, settings: Settings) -> list[Manifest]:
     return WooCommerceEngine().workloads(spec, settings)
-
-
-def by_kind(manifests: Sequence[Manifest], kind: str) -> list[Manifest]:
-    return [m for m in manifests if m["kind"] == kind]
-
-
-def one(manifests: Sequence[Manifest], kind: str, name: str | None = None) -> Manifest:
-    found = [m for m in by_kind(manifests, kind) if name is None or m["metadata"]["name"] == name]
-    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
-    return found[0]
 
 
 def pod_templates(manifests: Sequence[Manifest]) -> Iterator[tuple[Manifest, dict[str, Any]]]:
