@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: test-images run test test-fast test-unit test-group real-node lint format dev-cluster dev-cluster-down control-plane store-software test-deps bench clean venv
+.PHONY: test-images run test test-fast test-unit test-group real-node lint format dev-cluster dev-cluster-down control-plane store-software test-deps bench bench-api clean venv
 
 venv: $(VENV)/.installed
 
@@ -37,7 +37,7 @@ timed = ( s=$$EPOCHREALTIME; ( $(2) ); rc=$$?; \
 test: venv
 	@mkdir -p $(dir $(PHASES)) && : > $(PHASES)
 	@$(call timed,install test deps + store software + images,$(MAKE) --no-print-directory test-deps store-software test-images) & deps=$$!; \
-	 $(call timed,control plane + real node build,./tools/k8s/build.sh && ./scripts/install-test-deps.sh >/dev/null && ./tools/node/build.sh && ./tools/node/coredns/build.sh >/dev/null) & cp=$$!; \
+	 $(call timed,control plane + real node build,./tools/k8s/build.sh && ./scripts/install-test-deps.sh >/dev/null && ./tools/node/build.sh && ./tools/node/coredns/build.sh >/dev/null && ./tools/node/netpol/build.sh >/dev/null && ./tools/node/traefik/build.sh >/dev/null) & cp=$$!; \
 	 wait $$deps; a=$$?; wait $$cp; b=$$?; test $$a -eq 0 -a $$b -eq 0
 	@$(call timed,lint,$(PY) -m ruff check . && $(PY) -m ruff format --check .)
 	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
@@ -80,11 +80,14 @@ dev-cluster: venv control-plane
 dev-cluster-down: venv
 	@$(PY) -m tests.harness down
 
-## The real test node: kubelet, kube-proxy, containerd, pause (cached; tools/node/build.sh) and
+## The real test node: kubelet, kube-proxy, containerd, pause (cached; tools/node/build.sh),
+## CoreDNS, kube-network-policies (NetworkPolicy enforcement), Traefik (ingress controller) and
 ## the images its tests run (cached; tools/images). Needs the control plane's Go module cache.
 real-node: test-deps control-plane test-images
 	./tools/node/build.sh
 	./tools/node/coredns/build.sh
+	./tools/node/netpol/build.sh
+	./tools/node/traefik/build.sh
 
 ## Images the real-node tests run (cached; tools/images): stand-ins built from Debian
 ## packages, the platform image, and the Medusa store image (from the store-software build).
@@ -98,6 +101,10 @@ test-images: test-deps store-software
 ## Benchmarks (after `make test` has built the control plane); writes bench/results/latest.json.
 bench: venv control-plane
 	$(PY) -m bench
+
+## The REST API benchmark alone (token vs Basic; no cluster needed).
+bench-api: venv
+	$(PY) -m bench --phases api
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache store_platform.db .local

@@ -26,6 +26,8 @@ def pages_for(actor: Actor | None) -> list[st.Page]:
         st.Page("pages/my_stores.py", title="My stores", icon=":material/storefront:", url_path="stores", default=True),
         st.Page("pages/new_store.py", title="New store", icon=":material/add_business:", url_path="new"),
         st.Page("pages/store.py", title="Store", icon=":material/info:", url_path="store"),
+        st.Page("pages/api_tokens.py", title="API tokens", icon=":material/key:", url_path="tokens"),
+        st.Page("pages/notifications.py", title="Notifications", icon=":material/webhook:", url_path="webhooks"),
     ]
     if actor.is_admin:
         pages.append(st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:", url_path="admin"))

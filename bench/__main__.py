@@ -3,6 +3,7 @@
     python -m bench                  # full: 1, 20, 100 stores; steady 10 and 100; UI 1,000 / 10,000
     python -m bench --quick          # tiny sizes, about a minute (what the smoke test runs)
     python -m bench --sizes 1,20 --steady-sizes 10 --phases provision
+    python -m bench --phases api     # the REST API alone (token vs Basic), no cluster needed
 
 Each cluster phase starts its own control plane (tests/harness, built by `make test` /
 `make control-plane`), so no phase inherits another's namespaces, pods or controller work.
@@ -50,6 +51,9 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Config]:
     parser.add_argument("--apply-stores", type=int, help="stores per method in the apply comparison (default 20)")
     parser.add_argument("--ui-rows", type=_ints, help="MY_STORES,ADMIN rows for the UI renders (default 1000,10000)")
     parser.add_argument("--ui-runs", type=int, help="renders per page, median reported (default 5)")
+    parser.add_argument("--api-seconds", type=float, help="API load per credential kind (default 20)")
+    parser.add_argument("--api-clients", type=int, help="concurrent API clients (default 16)")
+    parser.add_argument("--api-keepalive", action="store_true", help="API clients keep one connection each")
     parser.add_argument("--interval", type=float, help="RECONCILE_INTERVAL_SECONDS (default: the product default)")
     parser.add_argument("--concurrency", type=int, help="MAX_CONCURRENT_PROVISIONING (default: the largest size)")
     parser.add_argument("--phases", type=_phases, help=f"subset of {','.join(PHASES)} (default all)")
@@ -65,6 +69,8 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Config]:
         ("steady_seconds", "steady_seconds"),
         ("apply_stores", "apply_stores"),
         ("ui_runs", "ui_runs"),
+        ("api_seconds", "api_seconds"),
+        ("api_clients", "api_clients"),
         ("interval", "interval"),
         ("concurrency", "concurrency"),
         ("phases", "phases"),
@@ -76,6 +82,7 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Config]:
         if len(args.ui_rows) != 2:
             parser.error("--ui-rows takes two numbers: MY_STORES,ADMIN")
         config.my_stores_rows, config.admin_rows = args.ui_rows
+    config.api_keepalive = config.api_keepalive or args.api_keepalive
     config.profile = not args.no_profile
     if args.output is None:
         args.output = report.RESULTS_DIR / ("quick.json" if config.quick else "latest.json")
@@ -90,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "bench: the Kubernetes control plane binaries are not built.\n"
             "       Run `make control-plane` (or `make test`, which builds them) first,\n"
-            "       or `python -m bench --phases ui` for the UI benchmark alone.",
+            "       or `python -m bench --phases ui,api` for the UI and API benchmarks alone.",
             file=sys.stderr,
         )
         return 2

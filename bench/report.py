@@ -34,6 +34,11 @@ def targets(config: Any) -> list[Target]:
     ]
     if small != large:
         found.append(Target(f"steady_ratio_{large}_vs_{small}", "<= 1.5", operator.le, 1.5))
+    if "api" in getattr(config, "phases", ()):
+        found += [
+            Target("api_token_requests_per_s", ">= 100", operator.ge, 100.0),
+            Target("api_token_p95_ms", "< 200", operator.lt, 200.0),
+        ]
     return found
 
 
@@ -94,6 +99,10 @@ def headline(results: dict[str, Any], config: Any) -> dict[str, Any]:
         small, large = min(steady, key=int), max(steady, key=int)
         ratio = steady[large]["requests_per_min"] / max(steady[small]["requests_per_min"], 1e-9)
         flat[f"steady_ratio_{large}_vs_{small}"] = round(ratio, 2)
+    if results.get("api"):
+        from bench.api import headline as api_headline
+
+        flat.update(api_headline(results["api"]))
     ui = results.get("ui")
     if ui:
         flat.update({k: v for k, v in ui.items() if isinstance(v, int | float) and k != "runs"})

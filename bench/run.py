@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report, ui
+from bench import api, report, ui
 from bench.cluster import (
     ClusterHandle,
     ClusterProvider,
@@ -23,7 +23,7 @@ from bench.cluster import (
 )
 from provisioning.settings import Settings
 
-PHASES = ("apply", "provision", "ui")
+PHASES = ("apply", "provision", "ui", "api")
 
 
 @dataclass
@@ -35,6 +35,9 @@ class Config:
     my_stores_rows: int = 1000
     admin_rows: int = 10000
     ui_runs: int = 5
+    api_seconds: float = 20.0  # per credential kind
+    api_clients: int = 16
+    api_keepalive: bool = False  # True: one connection per client; False: a new one per call
     interval: float = field(default_factory=lambda: Settings.from_env({}).reconcile_interval_seconds)
     concurrency: int = 0  # 0: as many as the largest run, so every store is provisioned at once
     profile: bool = True
@@ -51,6 +54,7 @@ class Config:
             "my_stores_rows": 50,
             "admin_rows": 200,
             "ui_runs": 2,
+            "api_seconds": 2.0,
             "quick": True,
         }
         values.update(overrides)
@@ -121,6 +125,17 @@ def run(config: Config, clusters: ClusterProvider, workdir: Path, *, profile_dir
             admin_count=config.admin_rows,
             runs=config.ui_runs,
             profile_dir=profile_dir if config.profile else None,
+        )
+
+    if "api" in config.phases:
+        mark("api")
+        say(f"api: {config.api_clients} clients x {config.api_seconds:.0f}s of GET /api/stores, token then Basic")
+        results["api"] = api.measure(
+            workdir / "api",
+            seconds=config.api_seconds,
+            clients=config.api_clients,
+            keepalive=config.api_keepalive,
+            say=say,
         )
 
     flat = report.headline(results, config)

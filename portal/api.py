@@ -1,7 +1,9 @@
 """The REST API of the seed (`/api/stores`), served by the same process as the portal.
 
-Same service layer, same checks: every call authenticates (HTTP Basic against the users
-table, with the same lockout as the login form) and acts as that user. JSON in and out;
+Same service layer, same checks: every call authenticates and acts as that user, with a
+personal API token (`Authorization: Bearer spt_...`, one digest lookup, no bcrypt) or HTTP
+Basic against the users table (the same lockout as the login form). `/api/openapi.json`
+describes every route (portal/openapi.py). JSON in and out;
 errors are `{"error": message, "field": ...}` with a status a client can branch on.
 """
 
@@ -9,16 +11,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from portal.openapi import openapi_document
 from provisioning.actors import Actor
 from provisioning.errors import (
     AuthenticationError,
@@ -48,6 +54,11 @@ STATUS_OF_ERROR: list[tuple[type[StorePlatformError], int]] = [
 
 Handler = Callable[[Request, Actor, Platform], Any]
 
+# Token calls are short and hold the GIL: a few threads behind a first-come, first-served
+# queue serve them faster, with a far shorter tail, than a thread per call (bench/api.py).
+# Basic calls spend ~250 ms in bcrypt, which releases the GIL: they keep the shared pool.
+BEARER_THREADS = 4
+
 
 def store_json(store: Any, *, owner: str | None = None) -> dict[str, Any]:
     """The seed's response shape (camelCase), plus the fields the portal shows."""
@@ -75,8 +86,21 @@ def store_json(store: Any, *, owner: str | None = None) -> dict[str, Any]:
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Basic realm="store-platform"'} if status == 401 else None
+    headers = {"WWW-Authenticate": CHALLENGE} if status == 401 else None
     return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+
+
+# A 401 offers both schemes (RFC 9110 allows several challenges in one header).
+CHALLENGE = 'Bearer realm="store-platform", Basic realm="store-platform"'
+NO_CREDENTIALS = (
+    "Sign in with an API token (Authorization: Bearer spt_...; create one on the portal's API tokens page) "
+    "or HTTP Basic authentication (your portal username and password)."
+)
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
 
 
 def _credentials(request: Request) -> tuple[str, str] | None:
@@ -96,6 +120,7 @@ class StoreApi:
     def __init__(self, platform_factory: Callable[[], Platform]) -> None:
         self._factory = platform_factory
         self._platform: Platform | None = None
+        self._bearer_threads: anyio.CapacityLimiter | None = None
 
     def platform(self) -> Platform:
         if self._platform is None:
@@ -105,6 +130,7 @@ class StoreApi:
     def routes(self) -> list[Route]:
         return [
             Route("/api/health", self.health, methods=["GET"]),
+            Route("/api/openapi.json", self.openapi, methods=["GET"]),
             Route("/api/stores", self._wrap(self.list_stores), methods=["GET"]),
             Route("/api/stores", self._wrap(self.create_store), methods=["POST"]),
             Route("/api/stores/{store_id}", self._wrap(self.get_store), methods=["GET"]),
@@ -116,6 +142,14 @@ class StoreApi:
     async def health(self, _request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def openapi(self, _request: Request) -> Response:
+        return JSONResponse(openapi_document())
+
+    def _bearer_limiter(self) -> anyio.CapacityLimiter:
+        if self._bearer_threads is None:  # made in the event loop, on first use
+            self._bearer_threads = anyio.CapacityLimiter(BEARER_THREADS)
+        return self._bearer_threads
+
     def _wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             body: Any = None
@@ -126,17 +160,24 @@ class StoreApi:
                     return _error(400, "The request body must be JSON.")
                 if not isinstance(body, dict):
                     return _error(400, "The request body must be a JSON object.")
-            return await run_in_threadpool(self._call, handler, request, body)
+            call = functools.partial(self._call, handler, request, body)
+            if _bearer(request) is not None:
+                return await anyio.to_thread.run_sync(call, limiter=self._bearer_limiter())
+            return await run_in_threadpool(call)
 
         return endpoint
 
     def _call(self, handler: Handler, request: Request, body: Any) -> Response:
         try:
             platform = self.platform()
-            credentials = _credentials(request)
-            if credentials is None:
-                return _error(401, "Sign in with HTTP Basic authentication (your portal username and password).")
-            actor = platform.users.authenticate(*credentials)
+            token = _bearer(request)
+            credentials = _credentials(request) if token is None else None
+            if token is not None:
+                actor = platform.tokens.authenticate(token)
+            elif credentials is not None:
+                actor = platform.users.authenticate(*credentials)
+            else:
+                return _error(401, NO_CREDENTIALS)
             request.state.body = body
             return handler(request, actor, platform)
         except StorePlatformError as error:

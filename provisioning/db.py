@@ -20,6 +20,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+from provisioning.observability.metrics import watch_database
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -34,10 +36,12 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
             **kwargs,
         )
         _make_sqlite_transactions_immediate(engine)
-        return engine
-    if database_url.startswith("postgresql://"):
-        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
-    return create_engine(database_url, pool_pre_ping=True, **kwargs)
+    else:
+        if database_url.startswith("postgresql://"):
+            database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+        engine = create_engine(database_url, pool_pre_ping=True, **kwargs)
+    watch_database(engine)  # store_platform_database_errors_total
+    return engine
 
 
 def _make_sqlite_transactions_immediate(engine: Engine) -> None:

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -22,6 +23,7 @@ from kubernetes import client, config
 
 from provisioning.engines.base import LABEL_MANAGED_BY, MANAGED_BY, Check, Manifest
 from provisioning.errors import ClusterRejectedError, ClusterUnavailableError
+from provisioning.observability import metrics
 from provisioning.operations.store_logs import ContainerLog, read_logs
 from provisioning.readiness import (
     Observation,
@@ -361,6 +363,7 @@ class KubeCluster:
         if query:
             path = f"{path}?{urlencode(query)}"
         headers = {"Accept": "application/json", "Content-Type": content_type}
+        began = time.perf_counter()
         try:
             _, url, headers, body, _ = self.api.param_serialize(
                 method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
@@ -368,10 +371,12 @@ class KubeCluster:
             response = self.api.call_api(method, url, header_params=headers, body=body, _request_timeout=timeout)
             data = response.read()
         except (urllib3.exceptions.HTTPError, OSError) as error:
+            metrics.kube_request(method, None, time.perf_counter() - began)
             raise ClusterUnavailableError(
                 f"The Kubernetes API at {self.server} is unreachable ({_short(error)})."
             ) from None
         status = response.status
+        metrics.kube_request(method, status, time.perf_counter() - began)
         payload: dict[str, Any] = json.loads(data) if data else {}
         if 200 <= status < 300:
             return payload

@@ -196,3 +196,71 @@ class WorkerLease(SQLModel, table=True):
     name: str = Field(default="reconciler", primary_key=True, max_length=32)
     holder: str = Field(default="", max_length=128)
     expires_at: datetime | None = _ts()
+
+
+class ApiToken(SQLModel, table=True):
+    """A personal API token. Only the SHA-256 digest of the token is stored: tokens are long
+    random secrets, so one indexed lookup by digest authenticates a call (no bcrypt)."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    name: str = Field(max_length=64)
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    # The token's first characters ("spt_" and a few more), shown so a user can tell tokens apart.
+    hint: str = Field(default="", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime | None = _ts()
+    last_used_at: datetime | None = _ts()
+    revoked_at: datetime | None = _ts()
+
+
+class Webhook(SQLModel, table=True):
+    """Where store events are POSTed: a user's (their own stores) or global (owner_id NULL,
+    every store; admins only). The signing secret is not stored: it is derived from the
+    platform key and `signing_nonce` (provisioning/notifications/signing.py)."""
+
+    __tablename__ = "webhooks"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(max_length=60)
+    url: str = Field(max_length=2000)
+    owner_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    events: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    slack: bool = Field(default=False)
+    # Empty: deliveries are not signed.
+    signing_nonce: str = Field(default="", max_length=64)
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    # The last delivery attempt, for the Notifications page (the rows keep the details).
+    last_result: str = Field(default="", max_length=16)
+    last_status_code: int | None = Field(default=None)
+    last_error: str = Field(default="", max_length=500)
+    last_attempt_at: datetime | None = _ts()
+    last_attempts: int = Field(default=0)
+    last_event_type: str = Field(default="", max_length=32)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """The outbox: one row per event and webhook, written in the transaction that changed
+    the store, delivered (and retried) by the dispatcher."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_id: str = Field(foreign_key="webhooks.id", index=True, max_length=32)
+    event_id: str = Field(max_length=32)
+    event_type: str = Field(max_length=32)
+    store_id: str | None = Field(default=None, max_length=32, index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # pending (due at next_attempt_at), delivered, failed (gave up)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    last_status_code: int | None = Field(default=None)
+    last_error: str = Field(default="", max_length=500)
+    last_attempt_at: datetime | None = _ts()
+    delivered_at: datetime | None = _ts()
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

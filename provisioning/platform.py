@@ -17,8 +17,11 @@ from sqlalchemy.engine import Engine as DbEngine
 
 from provisioning.db import make_engine, migrate
 from provisioning.errors import ClusterUnavailableError
+from provisioning.identity import TokenService
 from provisioning.kube import KubeCluster, StoreInsight
 from provisioning.local_secrets import LocalSecrets
+from provisioning.notifications.dispatcher import Dispatcher
+from provisioning.notifications.webhooks import WebhookService
 from provisioning.operations.store_logs import ContainerLog
 from provisioning.reconciler import Reconciler
 from provisioning.service import ClusterReader, StoreService
@@ -81,6 +84,15 @@ class Platform:
     admin_password_location: str | None = None
     reconciler_thread: threading.Thread | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
+    # Personal API tokens, on the same database (built from db and settings, whoever builds this).
+    tokens: TokenService = field(init=False)
+    # Webhooks (Notifications page) and their delivery thread, beside the reconciler.
+    webhooks: WebhookService = field(init=False)
+    dispatcher_thread: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        self.tokens = TokenService(self.db, self.settings)
+        self.webhooks = WebhookService(self.db, self.settings, platform_key=self.cookie_key)
 
     @classmethod
     def build(cls, settings: Settings | None = None, *, secrets: ClusterReader | None = None) -> Platform:
@@ -123,11 +135,26 @@ class Platform:
             target=reconciler.run_forever, args=(self.stop_event,), name="reconciler", daemon=True
         )
         self.reconciler_thread.start()
+        self.start_dispatcher_thread()
+
+    def make_dispatcher(self) -> Dispatcher:
+        return Dispatcher(self.db, self.settings, platform_key=self.cookie_key)
+
+    def start_dispatcher_thread(self) -> None:
+        """Webhook deliveries, in their own thread: a slow receiver never delays a pass."""
+        if self.dispatcher_thread is not None:
+            return
+        self.dispatcher_thread = threading.Thread(
+            target=self.make_dispatcher().run_forever, args=(self.stop_event,), name="webhooks", daemon=True
+        )
+        self.dispatcher_thread.start()
 
     def stop(self) -> None:
         self.stop_event.set()
         if self.reconciler_thread is not None:
             self.reconciler_thread.join(timeout=30)
+        if self.dispatcher_thread is not None:
+            self.dispatcher_thread.join(timeout=30)
 
 
 _SHARED: dict[str, Platform] = {}

@@ -29,6 +29,8 @@ from provisioning.kube import ClusterInfo
 from provisioning.lifecycle.decisions import Cluster, StepResult, conditions_from, spec_for
 from provisioning.lifecycle.store_steps import StoreSteps
 from provisioning.models import ClusterStatus, FailureKind, ShopperStatus, Store, StoreStatus, User, utcnow
+from provisioning.notifications import outbox
+from provisioning.observability import metrics
 from provisioning.settings import Settings
 
 # Re-exported: callers and tests know these by the reconciler's name.
@@ -82,7 +84,8 @@ class Reconciler(StoreSteps):
         while not stop.is_set():
             delay = self.settings.reconcile_interval_seconds
             try:
-                self.run_once()
+                with metrics.reconciler_pass():  # duration, errors, last pass (docs/metrics.md)
+                    self.run_once()
                 errors = 0
             except Exception as error:  # never let one bad pass end the loop
                 errors += 1
@@ -96,6 +99,7 @@ class Reconciler(StoreSteps):
             if failures:
                 delay = min(MAX_BACKOFF_SECONDS, delay * 2 ** min(failures, 6))
             stop.wait(delay)
+        metrics.set_leader(False)
         try:
             lease.release(self.db, self.identity)
         except Exception as error:  # the lease then expires by itself
@@ -106,9 +110,11 @@ class Reconciler(StoreSteps):
 
     def run_once(self) -> bool:
         """One pass. Returns False when it did not run (not leader, or cluster unreachable)."""
-        if not lease.try_acquire(
+        leader = lease.try_acquire(
             self.db, self.identity, ttl_seconds=max(15.0, self.settings.reconcile_interval_seconds * 5)
-        ):
+        )
+        metrics.set_leader(leader)
+        if not leader:
             return False
         try:  # every write below checks the lease (fence): a deposed pass stops here
             if not self._ensure_cluster():
@@ -243,11 +249,13 @@ class Reconciler(StoreSteps):
             return
         present = self.cluster.managed_namespaces()
         self._last_drift = now
+        lost = 0
         with session_scope(self.db) as session:
             lease.fence(session, self.identity)
             ready = session.exec(select(Store).where(Store.status == StoreStatus.READY)).all()
             for store in ready:
                 if store.namespace not in present:
+                    lost += 1
                     store.status = StoreStatus.FAILED
                     store.health = "erroring"
                     store.message = (
@@ -264,6 +272,8 @@ class Reconciler(StoreSteps):
                         store_name=store.name,
                         detail="namespace missing",
                     )
+                    outbox.notify(session, "store.failed", {"status": StoreStatus.FAILED}, store, at=now)
+        metrics.store_failed("namespace_missing", count=lost)
 
     # -- one store ------------------------------------------------------------------------
 
@@ -356,6 +366,7 @@ class Reconciler(StoreSteps):
             )
             if outcome.rowcount == 0:  # type: ignore[attr-defined]
                 return  # the user changed the store meanwhile (e.g. deleted it): their intent wins
+            saved = session.get(Store, store_id) if {"status", "applied_at"} & changes.keys() else None
             if result.audit_action:
                 store = session.get(Store, store_id)
                 audit.record(
@@ -366,6 +377,9 @@ class Reconciler(StoreSteps):
                     store_name=store.name if store else "",
                     detail=result.audit_detail,
                 )
+                if store is not None:  # the event, in the same transaction as the change
+                    outbox.notify(session, result.audit_action, result.changes, store, at=changes["updated_at"])
+        metrics.store_changed(saved, changes)  # after the commit: failures, time to ready, in queue
         if result.audit_action:
             log.info("store %s: %s %s", store_id, result.audit_action, result.audit_detail)
 

@@ -81,6 +81,21 @@ class Settings:
         default=2.0,
         metadata={"env": "RECONCILE_INTERVAL_SECONDS", "doc": "Pause between reconciler passes"},
     )
+    webhook_timeout_seconds: float = field(
+        default=5.0,
+        metadata={"env": "WEBHOOK_TIMEOUT_SECONDS", "doc": "Connect/read timeout of one webhook delivery"},
+    )
+    webhook_max_attempts: int = field(
+        default=8,
+        metadata={"env": "WEBHOOK_MAX_ATTEMPTS", "doc": "Delivery attempts of one webhook event before giving up"},
+    )
+    webhook_retry_base_seconds: float = field(
+        default=10.0,
+        metadata={
+            "env": "WEBHOOK_RETRY_BASE_SECONDS",
+            "doc": "First retry delay of a webhook delivery; doubled after each failure (at most an hour)",
+        },
+    )
     storage_class: str = field(default="", metadata={"env": "STORAGE_CLASS", "doc": "Empty = the cluster's default"})
     ingress_class: str = field(
         default="nginx",
@@ -183,6 +198,14 @@ class Settings:
         default="",
         metadata={"env": "KUBE_CONTEXT", "doc": "kubeconfig context; empty = current (or in-cluster)"},
     )
+    metrics_port: int = field(
+        default=9090,
+        metadata={
+            "env": "METRICS_PORT",
+            "doc": "Port of the worker's Prometheus /metrics (python -m provisioning.worker); 0 = off. "
+            "The portal serves /metrics on its own port",
+        },
+    )
     run_reconciler: bool = field(
         default=True,
         metadata={
@@ -243,11 +266,16 @@ class Settings:
             "setup_deadline_seconds",
             "shopper_check_interval_seconds",
             "max_failed_logins",
+            "webhook_max_attempts",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_env_name(name)} must be at least 1")
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingsError("METRICS_PORT must be a port number (0 = off)")
         if self.shopper_check_timeout_seconds <= 0:
             raise SettingsError("SHOPPER_CHECK_TIMEOUT_SECONDS must be more than 0")
+        if self.webhook_timeout_seconds <= 0 or self.webhook_retry_base_seconds <= 0:
+            raise SettingsError("WEBHOOK_TIMEOUT_SECONDS and WEBHOOK_RETRY_BASE_SECONDS must be more than 0")
         if self.shopper_check_url and not self.shopper_check_url.startswith(("http://", "https://")):
             raise SettingsError(f"SHOPPER_CHECK_URL {self.shopper_check_url!r} must start with http:// or https://")
         if len(self.wp_cron_schedule.split()) != 5:

@@ -32,6 +32,7 @@ from provisioning.errors import (
 from provisioning.local_secrets import LocalSecrets
 from provisioning.models import Role, SignInFailures, User, utcnow
 from provisioning.names import validate_username
+from provisioning.observability import metrics
 from provisioning.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -281,6 +282,7 @@ class UserService:
             session.execute(delete(SignInFailures).where(col(SignInFailures.last_failed_at) < now - window))
             failures = session.get(SignInFailures, key, with_for_update=True)
             if failures is not None and failures.locked_until and failures.locked_until > now:
+                metrics.LOGIN_FAILURES.inc()
                 return _locked_message(failures.locked_until)
             if failures is None:
                 failures = SignInFailures(key=key, failures=0, last_failed_at=now)
@@ -297,9 +299,12 @@ class UserService:
                     action="user.locked",
                     detail="too many failed sign-ins" + ("" if exists else " with a username that does not exist"),
                 )
-                session.flush()
+                session.flush()  # a concurrent first failure fails here, before counting
+                metrics.LOGIN_FAILURES.inc()
+                metrics.LOGIN_LOCKOUTS.inc()
                 return _locked_message(failures.locked_until)
             session.flush()
+            metrics.LOGIN_FAILURES.inc()
             left = self.settings.max_failed_logins - failures.failures
             return f"{FAILED_SIGN_IN} {left} attempt{'s' if left != 1 else ''} left before a temporary lockout."
 

@@ -1,7 +1,8 @@
 """`python -m provisioning.worker`: the reconciler as its own process.
 
 Runs until SIGTERM/SIGINT, then finishes the current pass and releases its lease so a
-replacement can take over at once.
+replacement can take over at once. Serves its Prometheus metrics on METRICS_PORT (default
+9090; docs/metrics.md), standbys included.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 
 from provisioning.errors import SettingsError
 from provisioning.logging_setup import configure_logging
+from provisioning.observability.exposition import start_worker_server
 from provisioning.platform import Platform
 from provisioning.settings import Settings
 
@@ -27,6 +29,11 @@ def main() -> int:
     platform = Platform.build(settings)
     if platform.admin_password_location:
         print(f"First admin created; password in {platform.admin_password_location}", flush=True)
+    if settings.metrics_port:
+        try:
+            start_worker_server(settings.metrics_port, lambda: platform)
+        except OSError as error:  # the port is taken: provisioning matters more than metrics
+            log.error("metrics server not started on port %d: %s", settings.metrics_port, error)
     reconciler = platform.make_reconciler()
 
     def _stop(signum: int, _frame: object) -> None:
@@ -35,7 +42,9 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    platform.start_dispatcher_thread()  # webhook deliveries, beside the reconciler
     reconciler.run_forever(platform.stop_event)
+    platform.stop()  # lets the dispatcher finish the deliveries in flight
     return 0
 
 

@@ -91,3 +91,21 @@ def test_cli_defaults_are_the_issue_sizes_and_quick_is_tiny() -> None:
     assert args.output.name == "quick.json"
     with pytest.raises(SystemExit):
         parse(["--sizes", "0"])
+
+
+def test_the_api_phase_has_its_targets_and_keys_and_runs_alone() -> None:
+    metrics = {t.metric: t for t in report.targets(Config())}
+    assert metrics["api_token_requests_per_s"].met(100) and not metrics["api_token_requests_per_s"].met(99.9)
+    assert metrics["api_token_p95_ms"].met(199.9) and not metrics["api_token_p95_ms"].met(200)
+    assert "api_token_p95_ms" not in {t.metric for t in report.targets(Config(phases=("ui",)))}
+    mode = {"requests_per_s": 150.0, "p50_ms": 40.0, "p95_ms": 90.0, "errors": 0}
+    flat = report.headline(
+        {"api": {"token": mode, "basic": dict(mode, requests_per_s=5.0), "health": {"p95_ms": 9.0}}}, Config()
+    )
+    assert (flat["api_token_requests_per_s"], flat["api_basic_requests_per_s"], flat["api_health_p95_ms"]) == (
+        150.0,
+        5.0,
+        9.0,
+    )
+    _, only_api = parse(["--phases", "api", "--api-seconds", "5", "--api-clients", "4"])
+    assert (only_api.phases, only_api.api_seconds, only_api.api_clients) == (("api",), 5.0, 4)

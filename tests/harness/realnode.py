@@ -64,6 +64,8 @@ from tests.harness.controlplane import (
 NODE_BUILD_SCRIPT = REPO_ROOT / "tools" / "node" / "build.sh"
 NODE_VERSIONS_FILE = REPO_ROOT / "tools" / "node" / "VERSIONS"
 COREDNS_BUILD_SCRIPT = REPO_ROOT / "tools" / "node" / "coredns" / "build.sh"
+TRAEFIK_BUILD_SCRIPT = REPO_ROOT / "tools" / "node" / "traefik" / "build.sh"
+NETPOL_BUILD_SCRIPT = REPO_ROOT / "tools" / "node" / "netpol" / "build.sh"
 
 NODE_NAME = "real-node-0"
 POD_CIDR = "10.85.0.0/24"  # apart from kwok's fake 10.244.0.0/16 and the Services' 10.96.0.0/16
@@ -87,6 +89,47 @@ DNS_LABELS = {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}
 # and this host reach it).
 API_SERVICE = "kubernetes"
 API_PROXY_PORT = 6443
+
+# The ingress controller (start_ingress_controller): Traefik as a host process, serving the
+# Ingresses of this IngressClass.
+INGRESS_CLASS = "traefik"
+INGRESS_CONTROLLER = "traefik.io/ingress-controller"  # Traefik's IngressClass controller value
+# NetworkPolicy enforcement (enforce_network_policies): kube-network-policies as a host
+# process; its nftables table and the nfqueue it reads (any free queue number).
+NETPOL_NFT_TABLE = "kube-network-policies"
+NETPOL_QUEUE = 185
+# The probe network (start_probe_network): a network namespace this harness owns, joined to
+# the host by a veth pair, with TCP listeners on PROBE_PORTS at a private address and at an
+# address of TEST-NET-3 (RFC 5737: documentation only, never routed), so NetworkPolicy
+# tests send real packets to "a private address" and to "the internet" without any of it
+# leaving this machine. Pods get routes to both; the forward rules let pod traffic through
+# to PROBE_LINK only (and the answers back), nowhere else.
+PROBE_NETNS = "spprobe0"
+PROBE_LINK = "spprobe0h"  # host side of the veth; the netns side is its eth0
+PROBE_HOST_IP = "192.168.254.1"  # the host's end of the /30
+PROBE_PRIVATE_IP = "192.168.254.2"
+PROBE_PUBLIC_IP = "203.0.113.2"
+PROBE_IPS = (PROBE_PRIVATE_IP, PROBE_PUBLIC_IP)
+PROBE_PORTS = (80, 443)
+# The listener: answers "probe <address>:<port> from <peer>" and logs each connection.
+PROBE_LISTENER = """
+import socket, sys, threading
+def serve(sock, where):
+    while True:
+        conn, peer = sock.accept()
+        print(f"connection {where} from {peer[0]}", flush=True)
+        conn.sendall(f"probe {where} from {peer[0]}\\n".encode())
+        conn.close()
+for where in sys.argv[1:]:
+    addr, port = where.rsplit(":", 1)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((addr, int(port)))
+    sock.listen(16)
+    threading.Thread(target=serve, args=(sock, where), daemon=True).start()
+print("listening", flush=True)
+threading.Event().wait()
+"""
 
 STATE_DIR = Path("/var/lib/store-platform-realnode")  # journal (survives a crash), per-run dirs
 RUN_DIR = Path("/run/store-platform-realnode")  # sockets, containerd state
@@ -151,13 +194,36 @@ def find_node_binaries() -> Path | None:
     return Path(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip() else None
 
 
-def find_coredns() -> Path | None:
-    """The cached bin dir of ``tools/node/coredns/build.sh`` (never builds)."""
-    override = os.environ.get("STORE_PLATFORM_COREDNS_BIN")
+def tool_version(script: Path) -> str:
+    """The version pinned in the VERSION file next to a build script (e.g. ``v3.7.13``)."""
+    for raw in (script.parent / "VERSION").read_text().splitlines():
+        key, sep, value = raw.strip().partition("=")
+        if sep and not key.startswith("#") and key.endswith("_VERSION"):
+            return value
+    return "?"
+
+
+def _find_cached(script: Path, override_env: str) -> Path | None:
+    override = os.environ.get(override_env)
     if override:
         return Path(override)
-    proc = subprocess.run(["bash", str(COREDNS_BUILD_SCRIPT), "--print"], capture_output=True, text=True, check=False)
+    proc = subprocess.run(["bash", str(script), "--print"], capture_output=True, text=True, check=False)
     return Path(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip() else None
+
+
+def find_coredns() -> Path | None:
+    """The cached bin dir of ``tools/node/coredns/build.sh`` (never builds)."""
+    return _find_cached(COREDNS_BUILD_SCRIPT, "STORE_PLATFORM_COREDNS_BIN")
+
+
+def find_traefik() -> Path | None:
+    """The cached bin dir of ``tools/node/traefik/build.sh`` (never builds)."""
+    return _find_cached(TRAEFIK_BUILD_SCRIPT, "STORE_PLATFORM_TRAEFIK_BIN")
+
+
+def find_netpol() -> Path | None:
+    """The cached bin dir of ``tools/node/netpol/build.sh`` (never builds)."""
+    return _find_cached(NETPOL_BUILD_SCRIPT, "STORE_PLATFORM_NETPOL_BIN")
 
 
 def unavailable_reason() -> str | None:
@@ -175,6 +241,22 @@ def unavailable_reason() -> str | None:
         return "real node binaries not built: run tools/node/build.sh (make real-node)"
     if find_coredns() is None:
         return "CoreDNS (cluster DNS) not built: run tools/node/coredns/build.sh (make real-node)"
+    return None
+
+
+def ingress_unavailable_reason() -> str | None:
+    """Why ``start_ingress_controller()`` cannot run here (besides the node itself), or None."""
+    if find_traefik() is None:
+        return "Traefik (ingress controller) not built: run tools/node/traefik/build.sh (make real-node)"
+    return None
+
+
+def netpol_unavailable_reason() -> str | None:
+    """Why ``enforce_network_policies()`` / ``start_probe_network()`` cannot run here, or None."""
+    if find_netpol() is None:
+        return "kube-network-policies not built: run tools/node/netpol/build.sh (make real-node)"
+    if not Path("/proc/net/netfilter/nfnetlink_queue").exists():
+        return "the kernel has no nfnetlink_queue (CONFIG_NETFILTER_NETLINK_QUEUE)"
     return None
 
 
@@ -318,6 +400,24 @@ def _delete_kube_iptables_chains() -> None:
                     _run(tool, "-t", table, "-X", chain)
 
 
+def remove_probe_network() -> int:
+    """Kill what runs in PROBE_NETNS, delete it and PROBE_LINK; 1 if there was one."""
+    found = 0
+    if Path("/run/netns", PROBE_NETNS).exists():
+        found = 1
+
+        def in_netns() -> set[int]:
+            out = _run("ip", "netns", "pids", PROBE_NETNS).stdout
+            return {int(p) for p in out.split() if p.isdigit()}
+
+        kill_pids(in_netns)
+        _run("ip", "netns", "del", PROBE_NETNS)
+    if Path(f"/sys/class/net/{PROBE_LINK}").exists():
+        found = 1
+        _run("ip", "link", "del", PROBE_LINK)
+    return found
+
+
 # -- journal: what to put back, written before anything changes ------------------------------
 
 
@@ -375,8 +475,9 @@ def sweep(
     if Path(f"/sys/class/net/{BRIDGE}").exists():
         _run("ip", "link", "del", BRIDGE)
         report["bridge"] = 1
+    report["probe network"] = remove_probe_network()
     before = set((journal or {}).get("nft_tables", []))
-    ours = {"ip kube-proxy", "ip6 kube-proxy", f"inet {NFT_TABLE}"}
+    ours = {"ip kube-proxy", "ip6 kube-proxy", f"inet {NFT_TABLE}", f"inet {NETPOL_NFT_TABLE}"}
     _delete_kube_iptables_chains()
     for table in nft_tables():
         family, _, name = table.partition(" ")
@@ -511,6 +612,8 @@ class RealNode:
         self._journal: dict[str, Any] | None = None
         self._started = False
         self._api_forwarder: TcpForwarder | None = None
+        self.ingress_url: str | None = None
+        self.probe_log: Path | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -551,6 +654,8 @@ class RealNode:
             self._delete_dns_service()
         with contextlib.suppress(Exception):
             self._unexpose_api_server()
+        with contextlib.suppress(Exception):
+            self._delete_ingress_class()
         for comp in reversed(self.components):
             if comp.proc is not None and comp.proc.poll() is None:
                 t_comp = time.monotonic()
@@ -561,6 +666,7 @@ class RealNode:
                     comp.proc.wait(timeout=1)
         report = sweep(self.bin_dir, journal=self._journal, say=self._say)
         self._journal = None
+        self.probe_log = None
         self._unlock()
         self._say(f"real node stopped and host put back in {time.monotonic() - t0:.1f}s: {report}")
 
@@ -665,6 +771,206 @@ class RealNode:
                 client.DiscoveryV1Api(api).delete_namespaced_endpoint_slice(f"{API_SERVICE}-{self.name}", "default")
         finally:
             api.close()
+
+    # -- ingress controller, NetworkPolicy enforcement, probe network (opt-in) ---------------
+
+    def start_ingress_controller(self) -> str:
+        """Traefik, the cluster's ingress controller, as a host process; returns its URL.
+
+        Opt-in (a test or fixture calls it); stays until ``stop()``. Its kubernetesingress
+        provider reads the cluster with the admin kubeconfig (``KUBECONFIG``) and serves the
+        Ingresses of IngressClass ``INGRESS_CLASS`` (created here, controller
+        ``traefik.io/ingress-controller``) on ``http://127.0.0.1:<free port>``; requests are
+        routed by Host header to the Service's endpoints, the pods' IPs, which this host
+        reaches over the node's bridge. Its ping endpoint (readiness) has its own port. No
+        dashboard, no version check, no usage reporting: nothing leaves the machine. Its log
+        (access log included) is ``log_path("traefik")``.
+
+        It runs as root on the node, so kube-network-policies lets its packets through as
+        node traffic (upstream's rule ``meta skuid 0 accept``, for kubelet probes): a store's
+        ``allow-ingress-controller-to-web`` policy, which admits a controller *pod* by its
+        namespace, is not what admits it here.
+        """
+        if self.ingress_url is not None:
+            return self.ingress_url
+        bin_dir = find_traefik()
+        if bin_dir is None:
+            raise RealNodeUnavailable("Traefik not built: run tools/node/traefik/build.sh (make real-node)")
+        self._apply_ingress_class()
+        port, ping_port = free_port(), free_port()
+        self._spawn(
+            "traefik",
+            [
+                "--global.checkNewVersion=false",
+                "--global.sendAnonymousUsage=false",
+                f"--entryPoints.web.address=127.0.0.1:{port}",
+                f"--entryPoints.traefik.address=127.0.0.1:{ping_port}",
+                "--ping=true",
+                "--ping.entryPoint=traefik",
+                "--providers.kubernetesingress=true",
+                f"--providers.kubernetesingress.ingressClass={INGRESS_CLASS}",
+                "--log.level=INFO",
+                "--accesslog=true",
+            ],
+            binary=bin_dir / "traefik",
+            env={"KUBECONFIG": str(self.cp.kubeconfig)},
+        )
+
+        def ready() -> bool:
+            import urllib.request
+
+            with urllib.request.urlopen(f"http://127.0.0.1:{ping_port}/ping", timeout=2) as resp:
+                return bool(resp.status == 200)
+
+        t0 = time.monotonic()
+        self._wait("Traefik ping", ready, timeout=60)
+        self.timings["ingress controller"] = round(time.monotonic() - t0, 2)
+        self.ingress_url = f"http://127.0.0.1:{port}"
+        self._say(f"ingress controller: Traefik on {self.ingress_url} (IngressClass {INGRESS_CLASS})")
+        return self.ingress_url
+
+    def _apply_ingress_class(self) -> None:
+        api = self.cp.api_client()
+        try:
+            client.NetworkingV1Api(api).create_ingress_class(
+                {
+                    "apiVersion": "networking.k8s.io/v1",
+                    "kind": "IngressClass",
+                    "metadata": {"name": INGRESS_CLASS},
+                    "spec": {"controller": INGRESS_CONTROLLER},
+                }
+            )
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
+        finally:
+            api.close()
+
+    def _delete_ingress_class(self) -> None:
+        if self.ingress_url is None:
+            return
+        self.ingress_url = None
+        api = self.cp.api_client()
+        try:
+            with contextlib.suppress(client.ApiException):
+                client.NetworkingV1Api(api).delete_ingress_class(INGRESS_CLASS)
+        finally:
+            api.close()
+
+    def enforce_network_policies(self) -> None:
+        """Start kube-network-policies: NetworkPolicies apply to this node's pods for real.
+
+        Opt-in, until ``stop_network_policies()`` or ``stop()``. A host process (upstream runs
+        it as a DaemonSet) with the admin kubeconfig and ``--hostname-override`` = this node.
+        It keeps an nftables table ``inet NETPOL_NFT_TABLE`` whose postrouting chain sends the
+        first packet of each new connection from or to a local pod that a policy selects to
+        nfqueue ``NETPOL_QUEUE``; it answers accept or drop by the policies (fail closed: with
+        no reader on the queue those packets are dropped). Node traffic from root (the
+        kubelet's probes, CoreDNS's answers, Traefik) is let through by upstream design.
+        Admin/baseline admin network policies are off (their CRDs are not installed).
+
+        Returns once the table exists and the queue has its reader. New pods' IPs reach the
+        table a moment after the API server publishes them: wait with ``policy_applies_to``.
+        """
+        if any(c.name == "kube-network-policies" and c.alive() for c in self.components):
+            return
+        bin_dir = find_netpol()
+        if bin_dir is None:
+            raise RealNodeUnavailable("kube-network-policies not built: run tools/node/netpol/build.sh")
+        t0 = time.monotonic()
+        self._spawn(
+            "kube-network-policies",
+            [
+                f"--hostname-override={self.name}",
+                f"--nfqueue-id={NETPOL_QUEUE}",
+                f"--metrics-bind-address=127.0.0.1:{free_port()}",
+                "--v=2",
+            ],
+            binary=bin_dir / "kube-network-policies",
+            env={"KUBECONFIG": str(self.cp.kubeconfig)},
+        )
+
+        def ready() -> bool:
+            tables = nft_tables()
+            queues = Path("/proc/net/netfilter/nfnetlink_queue").read_text().split("\n")
+            return f"inet {NETPOL_NFT_TABLE}" in tables and any(q.split()[:1] == [str(NETPOL_QUEUE)] for q in queues)
+
+        self._wait("kube-network-policies table and queue", ready, timeout=60)
+        self.timings["network policies"] = round(time.monotonic() - t0, 2)
+        self._say(f"NetworkPolicies enforced: kube-network-policies, nfqueue {NETPOL_QUEUE}")
+
+    def stop_network_policies(self) -> None:
+        """Stop the enforcer and delete its table (it leaves it behind on SIGTERM)."""
+        for comp in [c for c in self.components if c.name == "kube-network-policies"]:
+            if comp.proc is not None and comp.proc.poll() is None:
+                kill_process_group(comp.proc.pid, grace=5)
+                with contextlib.suppress(Exception):
+                    comp.proc.wait(timeout=5)
+            self.components.remove(comp)
+        if f"inet {NETPOL_NFT_TABLE}" in nft_tables():
+            _run("nft", "delete", "table", "inet", NETPOL_NFT_TABLE)
+
+    def policy_applies_to(self, pod_ip: str) -> bool:
+        """True when the enforcer's table lists ``pod_ip`` (a local pod some policy selects)."""
+        proc = _run("nft", "list", "set", "inet", NETPOL_NFT_TABLE, "podips-v4")
+        return proc.returncode == 0 and any(
+            pod_ip in (token.strip(",{}") for token in line.split()) for line in proc.stdout.splitlines()
+        )
+
+    def start_probe_network(self) -> dict[str, str]:
+        """A network namespace with TCP listeners, for tests of where pods may connect.
+
+        ``PROBE_NETNS`` joined to the host by a veth pair (``PROBE_LINK``, 192.168.254.0/30),
+        holding ``PROBE_PRIVATE_IP`` and ``PROBE_PUBLIC_IP`` (TEST-NET-3, never routed
+        anywhere); a Python listener in it answers on ``PROBE_PORTS`` of both and logs each
+        connection with the peer's address to ``probe_log``. The host routes the two
+        addresses into the netns; the netns routes only the pod range back; the forward
+        rules (``_setup_network``) pass pod traffic to the veth and its answers, nothing
+        else. Opt-in; removed by ``stop()`` and by the sweep after a killed run. Returns
+        ``{"private": ip, "public": ip}``.
+        """
+        if self.probe_log is not None:
+            return {"private": PROBE_PRIVATE_IP, "public": PROBE_PUBLIC_IP}
+        remove_probe_network()
+        ns = PROBE_NETNS
+        for argv in (
+            ("ip", "netns", "add", ns),
+            ("ip", "link", "add", PROBE_LINK, "type", "veth", "peer", "name", "eth0", "netns", ns),
+            ("ip", "addr", "add", f"{PROBE_HOST_IP}/30", "dev", PROBE_LINK),
+            ("ip", "link", "set", PROBE_LINK, "up"),
+            ("ip", "-n", ns, "link", "set", "lo", "up"),
+            ("ip", "-n", ns, "addr", "add", f"{PROBE_PRIVATE_IP}/30", "dev", "eth0"),
+            ("ip", "-n", ns, "addr", "add", f"{PROBE_PUBLIC_IP}/32", "dev", "eth0"),
+            ("ip", "-n", ns, "link", "set", "eth0", "up"),
+            ("ip", "-n", ns, "route", "add", POD_CIDR, "via", PROBE_HOST_IP),
+            ("ip", "route", "add", f"{PROBE_PUBLIC_IP}/32", "via", PROBE_PRIVATE_IP, "dev", PROBE_LINK),
+        ):
+            proc = _run(*argv)
+            if proc.returncode != 0:
+                raise RealNodeError(f"{' '.join(argv)} failed: {proc.stderr.strip()}")
+        wheres = [f"{ip}:{port}" for ip in PROBE_IPS for port in PROBE_PORTS]
+        ip_tool = shutil.which("ip")
+        assert ip_tool is not None
+        comp = self._spawn(
+            "probe-listener",
+            ["netns", "exec", ns, sys.executable, "-c", PROBE_LISTENER, *wheres],
+            binary=Path(ip_tool),
+        )
+        self._wait("probe listener", lambda: "listening" in comp.log.read_text(), timeout=30)
+        self.probe_log = comp.log
+        self._say(f"probe network: {ns} listening on {', '.join(wheres)}")
+        return {"private": PROBE_PRIVATE_IP, "public": PROBE_PUBLIC_IP}
+
+    def probe_connections(self) -> list[tuple[str, str]]:
+        """(address:port, peer IP) of every connection the probe listener accepted so far."""
+        if self.probe_log is None:
+            return []
+        out = []
+        for line in self.probe_log.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 4 and parts[0] == "connection" and parts[2] == "from":
+                out.append((parts[1], parts[3]))
+        return out
 
     # -- images ----------------------------------------------------------------------------
 
@@ -796,11 +1102,16 @@ class RealNode:
             proc = _run(*argv)
             if proc.returncode != 0:
                 raise RealNodeError(f"{' '.join(argv)} failed: {proc.stderr.strip()}")
-        # Nothing from the pod range may be forwarded anywhere but the pod range: no route out.
+        # Nothing from the pod range may be forwarded anywhere but the pod range (and the probe
+        # network's two addresses, through its veth only): no route out.
+        probe_ips = ", ".join(PROBE_IPS)
         ruleset = f"""
 table inet {NFT_TABLE} {{
     chain forward {{
         type filter hook forward priority -10; policy accept;
+        oifname "{PROBE_LINK}" ip saddr {POD_CIDR} ip daddr {{ {probe_ips} }} accept
+        iifname "{PROBE_LINK}" ip saddr {{ {probe_ips} }} ip daddr {POD_CIDR} accept
+        iifname "{PROBE_LINK}" counter drop
         ip saddr {POD_CIDR} ip daddr != {POD_CIDR} counter drop
         ip daddr {POD_CIDR} ip saddr != {{ {POD_CIDR}, {GATEWAY} }} counter drop
     }}
@@ -826,7 +1137,9 @@ table inet {NFT_TABLE} {{
                         "type": "host-local",
                         "dataDir": str(RUN_DIR / "cni-ipam"),
                         "ranges": [[{"subnet": POD_CIDR, "gateway": GATEWAY}]],
-                        "routes": [{"dst": SERVICE_CIDR}],
+                        # The probe network's addresses: unreachable (dropped on the host)
+                        # unless a test starts it (start_probe_network).
+                        "routes": [{"dst": SERVICE_CIDR}, *({"dst": f"{ip}/32"} for ip in PROBE_IPS)],
                     },
                 },
                 {"type": "portmap", "capabilities": {"portMappings": True}},
@@ -1094,12 +1407,19 @@ disabled_plugins = [
     def log_path(self, component: str) -> Path:
         return self.workdir / "logs" / f"{component}.log"
 
-    def _spawn(self, name: str, args: list[str], *, binary: Path | None = None) -> Component:
+    def _spawn(
+        self, name: str, args: list[str], *, binary: Path | None = None, env: dict[str, str] | None = None
+    ) -> Component:
         log = self.log_path(name)
         comp = Component(name=name, argv=[str(binary or self.bin_dir / name), *args], log=log)
-        env = dict(os.environ)
+        base = dict(os.environ)
+        # Clients that look for an in-cluster config first (Traefik) must not find one.
+        base.pop("KUBERNETES_SERVICE_HOST", None)
+        base.pop("KUBERNETES_SERVICE_PORT", None)
         # containerd finds containerd-shim-runc-v2 on PATH; runc and the CNI plugins are Debian's.
-        env["PATH"] = f"{self.bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        base["PATH"] = f"{self.bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        base.update(env or {})
+        env = base
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             comp.proc = subprocess.Popen(

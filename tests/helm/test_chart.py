@@ -258,7 +258,9 @@ def test_environment_matches_the_settings_the_app_reads(tools: Tools, values_fil
     assert env_of(portal)["RUN_RECONCILER"] == "false"
     worker = find(docs, "Deployment", "-worker")["spec"]["template"]["spec"]["containers"][0]
     assert worker["command"] == ["python", "-m", "provisioning.worker"]
-    assert "ports" not in worker and "readinessProbe" not in worker
+    # Its only port is Prometheus's (/metrics, METRICS_PORT); no probe (worker.yaml says why).
+    assert worker["ports"] == [{"name": "metrics", "containerPort": 9090, "protocol": "TCP"}]
+    assert env_of(worker)["METRICS_PORT"] == "9090" and "readinessProbe" not in worker
 
 
 @pytest.mark.parametrize("values_file", VALUES_FILES)

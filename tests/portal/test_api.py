@@ -11,6 +11,8 @@ import pytest
 from tests.shared.portal import build_platform, portal_env
 from tests.shared.servers import api_request, run_portal
 
+pytestmark = pytest.mark.process
+
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -26,8 +26,8 @@ def to(engine: Engine, revision: str, *, down: bool = False) -> None:
 
 
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
+def engine(unmigrated_database_url: str) -> Iterator[Engine]:
+    engine = make_engine(unmigrated_database_url)
     yield engine
     engine.dispose()
 

@@ -1,9 +1,11 @@
 """Fixtures for tests on the real node (``tests/harness/realnode.py``).
 
 The session's control plane gets one real node (containerd + runc + kubelet + kube-proxy),
-the stand-in images imported into it, and the local-path provisioner. Nothing here builds
-for minutes: missing binaries or images are a skip naming the command (``make real-node``),
-which CI=true turns into a failure.
+the stand-in images imported into it, and the local-path provisioner. Opt-in on top:
+``ingress_url`` (Traefik, the cluster's ingress controller, for the rest of the session)
+and ``network_policies`` (kube-network-policies enforcing NetworkPolicies, for one test).
+Nothing here builds for minutes: missing binaries or images are a skip naming the command
+(``make real-node``), which CI=true turns into a failure.
 """
 
 from __future__ import annotations
@@ -18,7 +20,16 @@ from kubernetes.client.rest import ApiException
 
 from tests.harness.controlplane import ControlPlane
 from tests.harness.localpath import LocalPathProvisioner, storage_class
-from tests.harness.realnode import RealNode, RealNodeUnavailable, unavailable_reason
+from tests.harness.realnode import (
+    NETPOL_BUILD_SCRIPT,
+    TRAEFIK_BUILD_SCRIPT,
+    RealNode,
+    RealNodeUnavailable,
+    ingress_unavailable_reason,
+    netpol_unavailable_reason,
+    tool_version,
+    unavailable_reason,
+)
 from tests.shared.report import record_component
 from tools.images.build import IMAGES, build_image, rootfs_cached
 
@@ -72,3 +83,31 @@ def real_cluster(control_plane: ControlPlane, pytestconfig: pytest.Config) -> It
         if provisioner is not None:
             provisioner.stop()
         node.stop()
+
+
+@pytest.fixture(scope="session")
+def ingress_url(real_cluster: RealCluster, pytestconfig: pytest.Config) -> str:
+    """Traefik serving IngressClass ``traefik`` on the real node's cluster; its base URL."""
+    reason = ingress_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    url = real_cluster.node.start_ingress_controller()
+    record_component(pytestconfig, "ingress controller (Traefik)", tool_version(TRAEFIK_BUILD_SCRIPT))
+    return url
+
+
+@pytest.fixture
+def network_policies(real_cluster: RealCluster, pytestconfig: pytest.Config) -> Iterator[RealNode]:
+    """kube-network-policies enforcing NetworkPolicies on the real node, for one test."""
+    reason = netpol_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    node = real_cluster.node
+    node.enforce_network_policies()
+    record_component(
+        pytestconfig, "NetworkPolicy enforcement (kube-network-policies)", tool_version(NETPOL_BUILD_SCRIPT)
+    )
+    try:
+        yield node
+    finally:
+        node.stop_network_policies()

@@ -2,12 +2,18 @@
 
 Why: a store becomes ready only when the reconciler's shopper-path check passes, and that
 check goes to the ingress controller (``SHOPPER_CHECK_URL``) with the store's Host header.
-The real node has no ingress controller yet (issue 13, item 5: Traefik), so this one reads
-the cluster's Ingress objects as a controller would: the rule whose ``host`` is the request's
-Host names a backend Service and port; the request goes to that Service's ClusterIP, which
-kube-proxy sends on to a pod (the harness routes the Service range over the node's bridge).
-No TLS, no path matching beyond prefix ``/``, no load balancing of its own: it is a test
-stand-in, and it says so in every response (header ``Via``).
+This one reads the cluster's Ingress objects as a controller would: the rule whose ``host``
+is the request's Host names a backend Service and port; the request goes to that Service's
+ClusterIP, which kube-proxy sends on to a pod (the harness routes the Service range over the
+node's bridge). No TLS, no path matching beyond prefix ``/``, no load balancing of its own:
+it is a test stand-in, and it says so in every response (header ``Via``).
+
+What it is still for: the Medusa tests (test_medusa_store.py), which count its requests per
+host (``routed``) and have not been moved yet. The real node now has a real ingress
+controller, Traefik (``RealNode.start_ingress_controller``, fixture ``ingress_url``; issue
+13, item 5), which serves Ingresses of class ``traefik`` (settings ``INGRESS_CLASS=traefik``)
+and is what test_ingress_and_network_policies.py checks the shopper path through. New tests
+should use Traefik; this stand-in goes once the Medusa tests are moved and have run green.
 """
 
 from __future__ import annotations

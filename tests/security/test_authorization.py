@@ -359,6 +359,7 @@ def http(url: str, method: str, path: str, user: str | None) -> tuple[int, Any]:
 API_STATUS = {200: "allowed", 202: "allowed", 401: "login only", 403: "refused", 404: "hidden"}
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("who", ["owner", "other", "admin", "anonymous"])
 def test_api_matrix(who: str, api: tuple[str, dict[str, str]]) -> None:
     url, ids = api

@@ -170,6 +170,7 @@ def api_answers(url: str, username: str, attempts: int) -> list[tuple[int, Any]]
     return [api_request(url, "GET", "/api/stores", user=username, password="wrong-password") for _ in range(attempts)]
 
 
+@pytest.mark.process
 def test_the_api_answers_an_unknown_username_like_a_known_one(api: str, tmp_path: Path) -> None:
     known, unknown = api_answers(api, KNOWN, 5), api_answers(api, UNKNOWN, 5)
     assert known == unknown, (known, unknown)

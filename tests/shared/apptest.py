@@ -19,6 +19,8 @@ PAGES = {
     "stores": "pages/my_stores.py",
     "new": "pages/new_store.py",
     "store": "pages/store.py",
+    "tokens": "pages/api_tokens.py",
+    "notifications": "pages/notifications.py",
     "admin": "pages/admin.py",
 }
 

@@ -21,6 +21,7 @@ from provisioning.platform import Platform
 from provisioning.service import ClusterReader
 from provisioning.settings import Settings
 from provisioning.users import UserService
+from tests.shared.sqlite_template import migrated_sqlite_url
 
 ROOT = Path(__file__).resolve().parents[2]
 # The first admin's password (ADMIN_PASSWORD) and the two users every test may sign in as.
@@ -37,7 +38,7 @@ def unique(prefix: str) -> str:
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     """Settings for one test: SQLite in ``tmp_path``, known credentials, no reconciler thread."""
     values: dict[str, object] = {
-        "database_url": f"sqlite:///{tmp_path / 'test.db'}",
+        "database_url": overrides.pop("database_url", None) or migrated_sqlite_url(tmp_path / "test.db"),
         "admin_password": ADMIN_PASSWORD,
         "cookie_key": COOKIE_KEY,
         "local_secrets_file": str(tmp_path / "secrets.env"),
@@ -70,7 +71,7 @@ def portal_env(
     env = dict(os.environ) if inherit else {}
     env.update(
         {
-            "DATABASE_URL": database_url or f"sqlite:///{workdir / 'portal.db'}",
+            "DATABASE_URL": database_url or migrated_sqlite_url(workdir / "portal.db"),
             "ADMIN_PASSWORD": ADMIN_PASSWORD,
             "COOKIE_KEY": COOKIE_KEY,
             "LOCAL_SECRETS_FILE": str(workdir / "secrets.env"),

@@ -96,14 +96,18 @@ def api_request(
     password: str | None = None,
     body: Any = None,
     raw: bytes | None = None,
+    token: str | None = None,
 ) -> tuple[int, Any]:
     """One call to the portal's REST API as ``user`` (HTTP Basic; password from PASSWORDS
-    unless given; None: anonymous). Returns the status and the JSON body (the text when the
-    answer is not JSON, e.g. the portal's HTML for a path that is not an API route)."""
+    unless given), or with the API token ``token`` (Bearer), or anonymous (neither).
+    Returns the status and the JSON body (the text when the answer is not JSON, e.g. the
+    portal's HTML for a path that is not an API route)."""
     headers = {"Content-Type": "application/json"}
     if user:
-        token = base64.b64encode(f"{user}:{password or PASSWORDS[user]}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
+        basic = base64.b64encode(f"{user}:{password or PASSWORDS[user]}".encode()).decode()
+        headers["Authorization"] = f"Basic {basic}"
+    elif token:
+        headers["Authorization"] = f"Bearer {token}"
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     request = urllib.request.Request(url + path, data=data, method=method, headers=headers)
     try:

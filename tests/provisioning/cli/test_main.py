@@ -90,6 +90,7 @@ def run_process(env: dict[str, str], *argv: str, stdin: str = "") -> subprocess.
     )
 
 
+@pytest.mark.process
 def test_python_dash_m_provisioning_as_a_real_process(tmp_path: Any) -> None:
     """The documented entry point, with settings and the actor from the environment only."""
     env = portal_env(tmp_path, inherit=True, **{ACTOR_ENV: "admin"})

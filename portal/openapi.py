@@ -1,0 +1,300 @@
+"""The REST API's OpenAPI 3.1 document, served at `GET /api/openapi.json`.
+
+Written by hand next to portal/api.py and checked against the live server: the test in
+tests/portal/test_openapi.py validates every route's real answers (successes and errors)
+against this document with openapi-core, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from provisioning.engines import ENGINES
+from provisioning.models import ShopperStatus, StoreStatus
+from provisioning.operations.store_logs import MAX_TAIL_LINES, TAIL_LINES
+
+JSON = "application/json"
+NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(code): {"$ref": f"#/components/responses/{ERROR_RESPONSES[code][0]}"} for code in (*codes, 401, 500)}
+
+
+# status -> (component name, when)
+ERROR_RESPONSES: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "The request is not acceptable; `field` names the input at fault."),
+    401: (
+        "Unauthorized",
+        "No credentials, or they were refused: an unknown, revoked or expired token, a wrong "
+        "password, a locked or disabled account.",
+    ),
+    403: ("Forbidden", "The account may not do this."),
+    404: ("NotFound", "No such store, or it is not yours: the two are not told apart."),
+    409: ("Conflict", "The name is taken, or the action does not apply to the store in its state."),
+    429: ("TooManyStores", "A per-user limit (live stores, creates per hour) would be exceeded."),
+    500: ("ServerError", "An unexpected error; the details are in the portal's log, never in the answer."),
+    503: ("ClusterUnavailable", "The Kubernetes API cannot be reached right now; try again later."),
+}
+
+STORE_ID = {
+    "name": "store_id",
+    "in": "path",
+    "required": True,
+    "description": "The store's id (`id` in a store object).",
+    "schema": {"type": "string", "minLength": 1},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {"type": "string", "description": "A sentence for the person reading it."},
+            "field": {"type": "string", "description": "The input at fault (400 only), e.g. `name`, `type`."},
+        },
+    },
+    "ShopperCheck": {
+        "type": "object",
+        "required": ["status"],
+        "additionalProperties": False,
+        "description": "The last check that a shopper can reach the store (full in GET /api/stores/{store_id}).",
+        "properties": {
+            "status": {"enum": sorted({s.value or "unchecked" for s in ShopperStatus})},
+            "message": {"type": "string"},
+            "checkedAt": NULLABLE_TIME,
+        },
+    },
+    "Store": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "id",
+            "name",
+            "type",
+            "namespace",
+            "status",
+            "health",
+            "shopperCheck",
+            "message",
+            "url",
+            "createdAt",
+            "readyAt",
+        ],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "type": {"type": "string", "description": "The engine, e.g. `woocommerce`."},
+            "namespace": {"type": "string"},
+            "status": {"enum": [s.value for s in StoreStatus]},
+            "health": {
+                "enum": ["working", "erroring", "degraded"],
+                "description": "`erroring`: a warning is being seen; `degraded`: ready, but shoppers cannot reach it.",
+            },
+            "shopperCheck": _ref("ShopperCheck"),
+            "message": {"type": "string", "description": "What is happening, or what to do about a failure."},
+            "url": {"type": "string"},
+            "createdAt": {"type": "string", "format": "date-time"},
+            "readyAt": NULLABLE_TIME,
+            "createdBy": {"type": "string", "description": "The owner's username (lists and create)."},
+        },
+    },
+    "StoreList": {
+        "type": "object",
+        "required": ["stores", "count"],
+        "additionalProperties": False,
+        "properties": {
+            "stores": {"type": "array", "items": _ref("Store")},
+            "count": {"type": "integer", "minimum": 0},
+        },
+    },
+    "NewStore": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {
+                "type": "string",
+                "description": "Lowercase letters, digits and hyphens; unique among live stores.",
+                "examples": ["my-shop"],
+            },
+            "type": {"enum": sorted(ENGINES), "default": "woocommerce"},
+        },
+    },
+    "ContainerLogs": {
+        "type": "object",
+        "required": ["containers"],
+        "additionalProperties": False,
+        "properties": {
+            "containers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["pod", "container", "log", "unavailable"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "pod": {"type": "string"},
+                        "container": {"type": "string"},
+                        "log": {"type": "string", "description": "The last lines, oldest first."},
+                        "unavailable": {"type": "string", "description": "Why there is no log; empty when read."},
+                    },
+                },
+            }
+        },
+    },
+}
+
+
+def _responses() -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for code, (name, when) in ERROR_RESPONSES.items():
+        response = _json(_ref("Error"), when)
+        if code == 401:
+            response["headers"] = {
+                "WWW-Authenticate": {
+                    "description": 'Both schemes: `Bearer realm="store-platform", Basic realm="store-platform"`.',
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            }
+        responses[name] = response
+    return responses
+
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Store Platform API",
+        "version": "1",
+        "description": (
+            "Order, watch and delete ecommerce stores, each in its own Kubernetes namespace. "
+            "Every route but /api/health and /api/openapi.json needs credentials: a personal API "
+            "token (`Authorization: Bearer spt_...`, created on the portal's API tokens page) or "
+            'HTTP Basic with the portal username and password. Errors are `{"error": message}` '
+            "(plus `field` on 400) with a status a client can branch on."
+        ),
+    },
+    "servers": [{"url": "/"}],
+    "security": [{"bearerAuth": []}, {"basicAuth": []}],
+    "paths": {
+        "/api/health": {
+            "get": {
+                "operationId": "health",
+                "summary": "Liveness of the API (no credentials, no database).",
+                "security": [],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["status"],
+                            "additionalProperties": False,
+                            "properties": {"status": {"const": "ok"}},
+                        },
+                        "The API answers.",
+                    )
+                },
+            }
+        },
+        "/api/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document (no credentials).",
+                "security": [],
+                "responses": {"200": _json({"type": "object"}, "The OpenAPI 3.1 document.")},
+            }
+        },
+        "/api/stores": {
+            "get": {
+                "operationId": "listStores",
+                "summary": "Your stores, newest first (deleted ones left out); `?all=true`: everyone's, for admins.",
+                "parameters": [
+                    {
+                        "name": "all",
+                        "in": "query",
+                        "required": False,
+                        "description": "`true` or `1`: every user's stores, with `createdBy` (administrators only; "
+                        "ignored for others).",
+                        "schema": {"type": "string", "examples": ["true"]},
+                    }
+                ],
+                "responses": {"200": _json(_ref("StoreList"), "The stores."), **_errors()},
+            },
+            "post": {
+                "operationId": "createStore",
+                "summary": "Order a store; the provisioner picks it up (watch `status`).",
+                "requestBody": {"required": True, "content": {JSON: {"schema": _ref("NewStore")}}},
+                "responses": {
+                    "201": _json(_ref("Store"), "The store, `requested`."),
+                    **_errors(400, 403, 409, 429),
+                },
+            },
+        },
+        "/api/stores/{store_id}": {
+            "parameters": [STORE_ID],
+            "get": {
+                "operationId": "getStore",
+                "summary": "One store, with its full shopper check.",
+                "responses": {"200": _json(_ref("Store"), "The store."), **_errors(404)},
+            },
+            "delete": {
+                "operationId": "deleteStore",
+                "summary": "Delete the store and everything in its namespace; the name is free at once.",
+                "responses": {"202": _json(_ref("Store"), "The store, `deleting`."), **_errors(404, 409)},
+            },
+        },
+        "/api/stores/{store_id}/retry": {
+            "parameters": [STORE_ID],
+            "post": {
+                "operationId": "retryStore",
+                "summary": "Provision a failed store again.",
+                "responses": {"202": _json(_ref("Store"), "The store, `requested` again."), **_errors(404, 409)},
+            },
+        },
+        "/api/stores/{store_id}/logs": {
+            "parameters": [STORE_ID],
+            "get": {
+                "operationId": "storeLogs",
+                "summary": "The last lines of each of the store's containers (audited).",
+                "parameters": [
+                    {
+                        "name": "tail",
+                        "in": "query",
+                        "required": False,
+                        "description": f"Lines per container (default {TAIL_LINES}).",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TAIL_LINES},
+                    }
+                ],
+                "responses": {
+                    "200": _json(_ref("ContainerLogs"), "One entry per container, setup Job's included."),
+                    **_errors(400, 404, 409, 503),
+                },
+            },
+        },
+    },
+    "components": {
+        "securitySchemes": {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A personal API token, `spt_` and 43 more characters.",
+            },
+            "basicAuth": {"type": "http", "scheme": "basic", "description": "The portal username and password."},
+        },
+        "schemas": SCHEMAS,
+        "responses": _responses(),
+    },
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    """A copy of the document (callers may not change the served one)."""
+    return copy.deepcopy(DOCUMENT)
