@@ -68,7 +68,12 @@ with tab_stores, user_errors():
                 "Namespace": [r.namespace for r in rows],
             }
         )
-        st.dataframe(frame, hide_index=True, width="stretch")
+        st.caption("Select a row to open the store's page (suspend or resume it there).")
+        picked = st.dataframe(
+            frame, key="admin_stores", on_select="rerun", selection_mode="single-row", hide_index=True, width="stretch"
+        )
+        if picked and picked.selection.rows:
+            st.switch_page("pages/store.py", query_params={"id": rows[picked.selection.rows[0]].id})
 
 with tab_users:
     with user_errors():

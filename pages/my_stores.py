@@ -19,12 +19,13 @@ usage = platform.stores.usage(actor)
 left, right = st.columns([3, 1])
 left.progress(
     min(1.0, usage.used / usage.allowed),
-    text=f"{usage.used} of {usage.allowed} stores used",
+    text=f"{usage.used} of {usage.allowed} stores used"
+    + (f" ({usage.suspended} suspended: they keep their storage, so they count)" if usage.suspended else ""),
 )
 if usage.remaining:
     right.page_link("pages/new_store.py", label="New store", icon="➕")
 else:
-    right.caption("Limit reached: delete a store to create another.")
+    right.caption("Limit reached: delete a store to create another (suspended stores count too).")
 
 for toast in st.session_state.pop("toasts", []):
     st.toast(toast)

@@ -16,7 +16,15 @@ settings = platform.settings
 
 st.title("New store")
 usage = platform.stores.usage(actor)
-st.caption(f"You are using {usage.used} of {usage.allowed} stores.")
+st.caption(
+    f"You are using {usage.used} of {usage.allowed} stores."
+    + (
+        f" {usage.suspended} of them {'is' if usage.suspended == 1 else 'are'} suspended: a suspended store "
+        "keeps its storage, so it counts toward the limit until you delete it."
+        if usage.suspended
+        else ""
+    )
+)
 
 engines = platform.stores.engines()
 options = list(engines) + list(PLANNED_ENGINES)
@@ -63,4 +71,7 @@ if st.button("Create store", type="primary", key="create_store", disabled=usage.
             st.session_state.setdefault("toasts", []).append(f"Store {store.name} ordered")
             st.switch_page("pages/store.py", query_params={"id": store.id})
 if usage.remaining == 0:
-    st.info("You have reached your store limit. Delete a store to create another.")
+    st.info(
+        "You have reached your store limit. Delete a store to create another"
+        + (" (suspended stores count too: they keep their storage)." if usage.suspended else ".")
+    )

@@ -12,7 +12,7 @@ from portal.logs_panel import store_logs_panel
 from provisioning.engines import ENGINES
 from provisioning.engines.medusa import PUBLISHABLE_KEY_HEADER, sign_in_email
 from provisioning.errors import StorePlatformError
-from provisioning.models import IN_FLIGHT, StoreStatus
+from provisioning.models import IN_FLIGHT, Store, StoreStatus
 
 actor = require_actor()
 platform = get_platform()
@@ -38,6 +38,27 @@ except StorePlatformError as error:
 st.title(f"Store {store.name}")
 
 
+def suspension_notice(current: Store) -> None:
+    """What suspended means for this store, and who may resume it."""
+    if current.suspended_by_admin:
+        reason = current.suspended_reason or "no reason given"
+        st.warning(
+            f"An administrator suspended this store. Reason: {reason}. "
+            + (
+                "You can resume it below."
+                if actor.is_admin
+                else "Only an administrator can resume it: contact your administrator."
+            ),
+            icon="⏸️",
+        )
+    since = relative_time(current.suspended_at)
+    st.info(
+        "While suspended the store is offline: its workloads are scaled to zero and it is off the "
+        "ingress. Its data (volumes, credentials) is kept, so it still counts toward the store limit."
+        + (f" Suspended {since}." if since else "")
+    )
+
+
 @st.fragment(run_every=3 if store.status in IN_FLIGHT else None)
 def progress() -> None:
     with user_errors():
@@ -51,6 +72,8 @@ def progress() -> None:
                 f"{step_icon(condition, current)} **{condition.get('title', condition['type'])}** — "
                 f"{condition.get('message', '')}"
             )
+        if current.status in (StoreStatus.SUSPENDING, StoreStatus.SUSPENDED):
+            suspension_notice(current)
         if current.status == StoreStatus.READY:
             checked = relative_time(current.shopper_checked_at)
             st.markdown(
@@ -70,6 +93,8 @@ store_engine = ENGINES.get(store.engine)
 admin_url = f"{store.url}{store_engine.admin_path() if store_engine else '/'}"
 if store.status == StoreStatus.READY:
     st.markdown(f"- Storefront: [{store.url}]({store.url})\n- Admin: [{admin_url}]({admin_url})")
+elif store.status in (StoreStatus.SUSPENDING, StoreStatus.SUSPENDED, StoreStatus.RESUMING):
+    st.caption(f"{store.url} is offline while the store is suspended; it is served again once resumed and ready.")
 else:
     st.caption(f"Will be served at {store.url} once ready.")
 st.markdown(f"Namespace `{store.namespace}` · created {relative_time(store.created_at)} · type {store.engine}")
@@ -146,6 +171,43 @@ if store.status != StoreStatus.DELETED:
                 st.caption("No events.")
     store_logs_panel(platform, actor, store)
 
+
+def suspension_actions(store: Store) -> None:
+    """Suspend a ready store (admins acting on another's store give a reason), resume a suspended one."""
+    if store.status == StoreStatus.READY:
+        with st.expander("Suspend this store"):
+            st.markdown(
+                f"Suspending takes **{store.name}** offline: its workloads are scaled to zero and it is taken "
+                "off the ingress. Its data (volumes, credentials) is kept and you can resume it later; "
+                "meanwhile it still counts toward your store limit."
+            )
+            reason = ""
+            if actor.is_admin and actor.id != store.owner_id:
+                reason = st.text_input(
+                    "Reason (the owner sees it; only an administrator can resume the store)", key="suspend_reason"
+                )
+            confirmed = st.checkbox(f"Take {store.name} offline", key="confirm_suspend")
+            if st.button("Suspend store", key="suspend", disabled=not confirmed):
+                with user_errors():
+                    platform.stores.suspend_store(actor, store.id, reason=reason)
+                    st.session_state.setdefault("toasts", []).append(f"Suspending {store.name}")
+                    st.rerun()
+    elif store.status == StoreStatus.SUSPENDED:
+        if store.suspended_by_admin and not actor.is_admin:
+            st.caption("Resume: an administrator suspended this store, so only an administrator can resume it.")
+            return
+        with st.expander("Resume this store", expanded=True):
+            st.markdown(
+                "Resuming starts the store's workloads again and puts it back on the ingress; it is ready "
+                "again after the same checks as a new store."
+            )
+            if st.button("Resume store", key="resume", type="primary"):
+                with user_errors():
+                    platform.stores.resume_store(actor, store.id)
+                    st.session_state.setdefault("toasts", []).append(f"Resuming {store.name}")
+                    st.rerun()
+
+
 st.subheader("Actions")
 col_retry, col_delete = st.columns(2)
 if store.status == StoreStatus.FAILED and col_retry.button("Retry", key="retry", type="primary"):
@@ -153,6 +215,7 @@ if store.status == StoreStatus.FAILED and col_retry.button("Retry", key="retry",
         platform.stores.retry_store(actor, store.id)
         st.session_state.setdefault("toasts", []).append(f"Retrying {store.name}")
         st.rerun()
+suspension_actions(store)
 if store.status not in (StoreStatus.DELETING, StoreStatus.DELETED):
     with col_delete.expander("Delete this store"):
         st.warning(f"This deletes **{store.name}** and all its data. It cannot be undone.")

@@ -27,7 +27,12 @@ STATUS_LABEL = {
     StoreStatus.FAILED: ("Failed", "red", "❌"),
     StoreStatus.DELETING: ("Deleting", "orange", "🗑️"),
     StoreStatus.DELETED: ("Deleted", "gray", "—"),
+    StoreStatus.SUSPENDING: ("Suspending", "violet", "⏸️"),
+    StoreStatus.SUSPENDED: ("Suspended", "violet", "⏸️"),
+    StoreStatus.RESUMING: ("Resuming", "blue", "▶️"),
 }
+# Statuses whose "erroring" health means "having trouble" (the store is being worked on).
+WORKED_ON = (StoreStatus.PROVISIONING, StoreStatus.DELETING, StoreStatus.SUSPENDING, StoreStatus.RESUMING)
 
 
 SHOPPER_LABEL = {
@@ -40,8 +45,10 @@ SHOPPER_LABEL = {
 
 def status_text(store: StoreLike) -> str:
     label, _, icon = STATUS_LABEL.get(StoreStatus(store.status), (store.status, "gray", ""))
-    if store.status in (StoreStatus.PROVISIONING, StoreStatus.DELETING) and store.health == "erroring":
+    if store.status in WORKED_ON and store.health == "erroring":
         return f"⚠️ {label} (having trouble)"
+    if store.status == StoreStatus.SUSPENDED and getattr(store, "suspended_by_admin", False):
+        return f"{icon} {label} by an administrator"
     if store.status == StoreStatus.READY and store.health == "degraded":
         return f"⚠️ {label} (degraded)"
     return f"{icon} {label}"

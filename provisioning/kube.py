@@ -252,6 +252,25 @@ class KubeCluster:
                 return False
             raise
 
+    def patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        body: dict[str, Any],
+        *,
+        namespace: str | None = None,
+        field_manager: str = FIELD_MANAGER,
+    ) -> dict[str, Any]:
+        """JSON merge patch of a field or two (suspend's replicas: provisioning/operations/suspension.py)."""
+        return self._request(
+            "PATCH",
+            resource_path(api_version, kind, namespace=namespace, name=name),
+            query={"fieldManager": field_manager},
+            body=body,
+            content_type="application/merge-patch+json",
+        )
+
     # -- reads ----------------------------------------------------------------------------
 
     def get(self, api_version: str, kind: str, name: str, *, namespace: str | None = None) -> dict[str, Any] | None:

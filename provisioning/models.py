@@ -34,6 +34,10 @@ class StoreStatus(StrEnum):
     FAILED = "failed"
     DELETING = "deleting"
     DELETED = "deleted"
+    # Suspend and resume (provisioning/lifecycle/suspension.py, docs/operations.md).
+    SUSPENDING = "suspending"
+    SUSPENDED = "suspended"
+    RESUMING = "resuming"
 
 
 class ShopperStatus(StrEnum):
@@ -52,13 +56,23 @@ class FailureKind(StrEnum):
     REJECTED = "rejected"  # the API server refused a manifest
 
 
-IN_FLIGHT = (StoreStatus.REQUESTED, StoreStatus.PROVISIONING, StoreStatus.DELETING)
+IN_FLIGHT = (
+    StoreStatus.REQUESTED,
+    StoreStatus.PROVISIONING,
+    StoreStatus.DELETING,
+    StoreStatus.SUSPENDING,
+    StoreStatus.RESUMING,
+)
+# Counted against the owner's store limit: a suspended store still holds its storage.
 LIVE = (
     StoreStatus.REQUESTED,
     StoreStatus.PROVISIONING,
     StoreStatus.READY,
     StoreStatus.FAILED,
     StoreStatus.DELETING,
+    StoreStatus.SUSPENDING,
+    StoreStatus.SUSPENDED,
+    StoreStatus.RESUMING,
 )
 
 
@@ -159,6 +173,14 @@ class Store(SQLModel, table=True):
     deleted_at: datetime | None = _ts()
     # When the reconciler may look at this store again (backoff after transient errors).
     next_attempt_at: datetime | None = _ts()
+    # Suspension (migration 0007): when it was requested, why and whether by an administrator
+    # (then only an administrator may resume it); when the current resume was requested; and
+    # when the reconciler's scale-down or restore of the current transition was accepted.
+    suspended_at: datetime | None = _ts()
+    suspended_reason: str = Field(default="", max_length=500)
+    suspended_by_admin: bool = Field(default=False)
+    resuming_started_at: datetime | None = _ts()
+    scale_applied_at: datetime | None = _ts()
 
 
 class AuditEvent(SQLModel, table=True):

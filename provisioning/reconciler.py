@@ -27,7 +27,7 @@ from provisioning.engines.base import StoreSpec
 from provisioning.errors import ClusterRejectedError, ClusterUnavailableError
 from provisioning.kube import ClusterInfo
 from provisioning.lifecycle.decisions import Cluster, StepResult, conditions_from, spec_for
-from provisioning.lifecycle.store_steps import StoreSteps
+from provisioning.lifecycle.suspension_steps import SuspensionSteps
 from provisioning.models import ClusterStatus, FailureKind, ShopperStatus, Store, StoreStatus, User, utcnow
 from provisioning.notifications import outbox
 from provisioning.observability import metrics
@@ -49,7 +49,7 @@ APPLY_PARALLELISM = 16
 POD_CREATING_KINDS = frozenset({"Pod", "Deployment", "StatefulSet", "ReplicaSet", "DaemonSet", "Job", "CronJob"})
 
 
-class Reconciler(StoreSteps):
+class Reconciler(SuspensionSteps):  # provisioning, deletion (StoreSteps), suspend and resume
     def __init__(
         self,
         db: DbEngine,
@@ -222,7 +222,9 @@ class Reconciler(StoreSteps):
         with Session(self.db) as session:
             rows = session.exec(
                 select(Store.id, Store.status, Store.next_attempt_at).where(
-                    col(Store.status).in_([StoreStatus.PROVISIONING, StoreStatus.DELETING])
+                    col(Store.status).in_(
+                        [StoreStatus.PROVISIONING, StoreStatus.DELETING, StoreStatus.SUSPENDING, StoreStatus.RESUMING]
+                    )
                     | ((col(Store.status) == StoreStatus.FAILED) & (col(Store.failure_kind) == FailureKind.TIMEOUT))
                 )
             ).all()
@@ -252,7 +254,9 @@ class Reconciler(StoreSteps):
         lost = 0
         with session_scope(self.db) as session:
             lease.fence(session, self.identity)
-            ready = session.exec(select(Store).where(Store.status == StoreStatus.READY)).all()
+            ready = session.exec(
+                select(Store).where(col(Store.status).in_([StoreStatus.READY, StoreStatus.SUSPENDED]))
+            ).all()
             for store in ready:
                 if store.namespace not in present:
                     lost += 1
@@ -281,6 +285,10 @@ class Reconciler(StoreSteps):
         try:
             if status == StoreStatus.DELETING:
                 result = self._delete_step(store_id)
+            elif status == StoreStatus.SUSPENDING:
+                result = self._suspend_step(store_id)
+            elif status == StoreStatus.RESUMING:
+                result = self._resume_step(store_id)
             elif status == StoreStatus.READY:
                 result = self._shopper_step(store_id)
             else:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import func, or_
+from sqlalchemy import bindparam, func, or_
 from sqlalchemy.engine import Engine as DbEngine
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +32,7 @@ from provisioning.errors import (
     PermissionDeniedError,
     ValidationError,
 )
+from provisioning.lifecycle.suspension import SuspensionCommands
 from provisioning.models import LIVE, AuditEvent, ClusterStatus, Store, StoreStatus, User, utcnow
 from provisioning.names import namespace_for, validate_store_name
 from provisioning.operations.store_logs import MAX_TAIL_LINES, TAIL_LINES, ContainerLog
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
     from provisioning.kube import StoreInsight
 
 log = logging.getLogger(__name__)
+
+# Statuses counted as suspended in a user's usage (they hold storage like any live store).
+SUSPENDED_STATUSES = (StoreStatus.SUSPENDING, StoreStatus.SUSPENDED, StoreStatus.RESUMING)
 
 
 class SecretReader(Protocol):
@@ -73,7 +77,15 @@ SUMMARY_COLUMNS = (
     Store.provisioning_started_at,
     Store.ready_at,
     Store.deleting_started_at,
+    Store.suspended_reason,
+    Store.suspended_by_admin,
 )
+# A user's own stores: built once, since it runs on every My stores refresh and every
+# GET /api/stores (building this select costs several times what running it does).
+_OWN_STORES = (
+    select(*SUMMARY_COLUMNS).where(col(Store.owner_id) == bindparam("owner_id")).order_by(col(Store.created_at).desc())
+)
+_OWN_LIVE_STORES = _OWN_STORES.where(col(Store.status) != StoreStatus.DELETED)
 
 
 def _seconds_between(start: Any, end: Any, dialect: str) -> Any:
@@ -97,13 +109,15 @@ class StoreStats:
 class Usage:
     used: int
     allowed: int
+    # Of `used`: suspended stores (they keep their storage, so they count).
+    suspended: int = 0
 
     @property
     def remaining(self) -> int:
         return max(0, self.allowed - self.used)
 
 
-class StoreService:
+class StoreService(SuspensionCommands):
     def __init__(self, db: DbEngine, settings: Settings, *, secrets: SecretReader | None = None) -> None:
         self.db = db
         self.settings = settings
@@ -124,8 +138,8 @@ class StoreService:
             ).one()
             if live >= self.settings.max_stores_per_user:
                 raise LimitExceededError(
-                    f"You have {live} of {self.settings.max_stores_per_user} stores allowed; "
-                    "delete one before creating another."
+                    f"You have {live} of {self.settings.max_stores_per_user} stores allowed "
+                    "(suspended stores count: they keep their storage); delete one before creating another."
                 )
             since = utcnow() - timedelta(hours=1)
             recent = session.exec(
@@ -196,11 +210,9 @@ class StoreService:
 
     def list_stores(self, actor: Actor, *, include_deleted: bool = False) -> list[Row[Any]]:
         """The acting user's own stores (SUMMARY_COLUMNS), newest first."""
-        with Session(self.db) as session:
-            query = select(*SUMMARY_COLUMNS).where(Store.owner_id == actor.id)
-            if not include_deleted:
-                query = query.where(Store.status != StoreStatus.DELETED)
-            return list(session.exec(query.order_by(col(Store.created_at).desc())).all())
+        with self.db.connect() as connection:
+            query = _OWN_STORES if include_deleted else _OWN_LIVE_STORES
+            return list(connection.execute(query, {"owner_id": actor.id}).all())
 
     def list_all_stores(
         self,
@@ -257,10 +269,15 @@ class StoreService:
 
     def usage(self, actor: Actor) -> Usage:
         with Session(self.db) as session:
-            used = session.exec(
-                select(func.count()).select_from(Store).where(Store.owner_id == actor.id, col(Store.status).in_(LIVE))
-            ).one()
-        return Usage(used=used, allowed=self.settings.max_stores_per_user)
+            counts = dict(
+                session.exec(
+                    select(Store.status, func.count())
+                    .where(Store.owner_id == actor.id, col(Store.status).in_(LIVE))
+                    .group_by(Store.status)
+                ).all()
+            )
+        suspended = sum(counts.get(s, 0) for s in SUSPENDED_STATUSES)
+        return Usage(used=sum(counts.values()), allowed=self.settings.max_stores_per_user, suspended=suspended)
 
     def reveal_admin_password(self, actor: Actor, store_id: str) -> str:
         """Read the store's admin password from its Secret (the only place it exists)."""

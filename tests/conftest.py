@@ -110,6 +110,27 @@ def fast_bcrypt() -> Iterator[None]:
     patch.undo()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def component_manifests_scanned_once() -> Iterator[None]:
+    """Every new AppTest scans all installed distributions for Streamlit component
+    manifests (about a second of CPU each, most of the page tests' time). The installed
+    set does not change during a run, so the scan's answer is kept for the session."""
+    from streamlit.components.v2 import manifest_scanner
+
+    scan = manifest_scanner.scan_component_manifests
+    answer: list[Any] = []
+
+    def scan_once(max_workers: int | None = None) -> list[Any]:
+        if not answer:
+            answer.append(scan(max_workers))
+        return list(answer[0])
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(manifest_scanner, "scan_component_manifests", scan_once)
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def real_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
     """bcrypt at the product's real cost, for a test that checks it (list it before the

@@ -86,6 +86,27 @@ class FakeCluster:
             return True
         return self.objects.pop((kind, namespace or "", name), None) is not None
 
+    def patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        body: dict[str, Any],
+        *,
+        namespace: str | None = None,
+        field_manager: str = "store-platform",
+    ) -> dict[str, Any]:
+        """A JSON merge patch (RFC 7386) of a stored object; 404 if it is not there."""
+        self._check()
+        self.calls.append(("patch", kind, namespace or "", name))
+        obj = self.objects.get((kind, namespace or "", name))
+        if obj is None:
+            error = ClusterRejectedError(f"{kind} {name} not found")
+            error.status = 404  # type: ignore[attr-defined]
+            raise error
+        _merge(obj, body)
+        return obj
+
     def get(self, api_version: str, kind: str, name: str, *, namespace: str | None = None) -> dict[str, Any] | None:
         self._check()
         return self.objects.get((kind, namespace or "", name))
@@ -145,3 +166,13 @@ class FakeCluster:
 
     def make_all_ready(self) -> None:
         self.ready_kinds = {"Namespace", "StatefulSet", "Deployment", "Job", "Ingress"}
+
+
+def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)

@@ -29,6 +29,17 @@ class Cluster(Protocol):
 
     def delete(self, api_version: str, kind: str, name: str, *, namespace: str | None = None) -> bool: ...
 
+    def patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        body: dict[str, Any],
+        *,
+        namespace: str | None = None,
+        field_manager: str = ...,
+    ) -> dict[str, Any]: ...
+
     def get(self, api_version: str, kind: str, name: str, *, namespace: str | None = None) -> dict[str, Any] | None: ...
 
     def observe(self, namespace: str, check: Check) -> Observation: ...

@@ -217,6 +217,15 @@ class StoreSteps:
                     "next_attempt_at": self.clock() + timedelta(seconds=30),
                 }
             )
+        if status in (StoreStatus.SUSPENDING, StoreStatus.RESUMING):  # the data is intact: say so, retry
+            verb = "Suspending" if status == StoreStatus.SUSPENDING else "Resuming"
+            return StepResult(
+                {
+                    "health": "erroring",
+                    "message": f"{verb} refused by Kubernetes: {error}"[:2000],
+                    "next_attempt_at": self.clock() + timedelta(seconds=30),
+                }
+            )
         if status == StoreStatus.READY:  # a re-check cannot be refused in a way that fails the store
             return StepResult({"shopper_checked_at": self.clock()})
         return StepResult(

@@ -18,6 +18,8 @@ from provisioning.platform import Platform
 from tests.shared.portal import build_platform, portal_env
 from tests.shared.servers import api_request, run_portal
 
+pytestmark = pytest.mark.process
+
 
 @dataclass
 class Live:

@@ -22,6 +22,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
+from portal.api import StoreApi
 from portal.openapi import openapi_document
 from provisioning.models import ApiToken, Store, StoreStatus, utcnow
 from provisioning.operations.store_logs import ContainerLog
@@ -121,6 +122,21 @@ def test_the_document_is_valid_openapi_3_1_and_served_without_credentials() -> N
     assert set(document["components"]["securitySchemes"]) == {"bearerAuth", "basicAuth"}
 
 
+def test_every_api_route_is_in_the_document_and_nothing_else() -> None:
+    """A route added to portal/api.py needs its entry in portal/openapi.py (and a case in
+    the live test below)."""
+    served = {
+        (route.path, method.lower())
+        for route in StoreApi(lambda: None).routes()  # type: ignore[arg-type, return-value]
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    paths = openapi_document()["paths"]
+    documented = {(path, method) for path, item in paths.items() for method in item if method != "parameters"}
+    assert served == documented
+
+
+@pytest.mark.process
 def test_every_route_answers_as_documented(live: tuple[str, Any]) -> None:
     url, platform = live
     with urllib.request.urlopen(url + "/api/openapi.json", timeout=30) as answer:

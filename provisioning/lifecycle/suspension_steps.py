@@ -1,0 +1,121 @@
+"""One reconciler step of a store being suspended or resumed.
+
+Suspending: scale down once per request (take the store off the ingress, workloads to
+zero, cron suspended: provisioning/operations/suspension.py), then wait until no pod of
+the store's workloads is left, then `suspended`. Resuming: restore once per request (the
+engine's replica counts and Ingress), then the SAME readiness as provisioning, object
+conditions and then the shopper path, before `ready`.
+
+Each step's cluster changes are idempotent and its progress is in the row
+(`scale_applied_at`), so a worker killed between the cluster change and the status write
+simply repeats the change on the next pass and converges. A suspended store is not
+re-checked as a shopper (only ready ones are), so it is never flagged degraded.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from provisioning import causes
+from provisioning.engines import get_engine
+from provisioning.health import monitor
+from provisioning.lifecycle.decisions import StepResult, conditions_from, minutes_or_seconds, spec_for
+from provisioning.lifecycle.store_steps import EVENT_SKEW, RECOVERY_INTERVAL, StoreSteps
+from provisioning.lifecycle.suspension import suspended_message
+from provisioning.models import ShopperStatus, StoreStatus
+from provisioning.operations import suspension
+
+
+class SuspensionSteps(StoreSteps):
+    """A mixin of the Reconciler, beside the provisioning and deletion steps."""
+
+    def _suspend_step(self, store_id: str) -> StepResult | None:
+        assert self.cluster is not None
+        loaded = self._load(store_id)
+        if loaded is None or loaded[0].status != StoreStatus.SUSPENDING:
+            return None
+        store, owner = loaded
+        spec = spec_for(store, owner)
+        manifests = get_engine(store.engine).workloads(spec, self.settings)
+        now = self.clock()
+        changes: dict[str, Any] = {}
+        if store.scale_applied_at is None:
+            suspension.scale_down(self.cluster, manifests)
+            changes["scale_applied_at"] = now
+        done, waiting = suspension.stopped(self.cluster, manifests)
+        if done:
+            changes.update(
+                status=StoreStatus.SUSPENDED, health="working", message=suspended_message(store), next_attempt_at=None
+            )
+            detail = "workloads at zero replicas, Ingress removed; volumes and Secret kept"
+            if store.suspended_by_admin:
+                detail += f"; by an administrator: {store.suspended_reason}"
+            return StepResult(changes, "store.suspended", detail)
+        waited = (now - (store.suspended_at or now)).total_seconds()
+        if waited > self.settings.provisioning_timeout_seconds:
+            changes.update(health="erroring", message=f"Suspending is taking long: {waiting}"[:2000])
+        else:
+            changes.update(health="working", message=f"Suspending: {waiting}"[:2000])
+        return StepResult(changes)
+
+    def _resume_step(self, store_id: str) -> StepResult | None:
+        assert self.cluster is not None
+        loaded = self._load(store_id)
+        if loaded is None or loaded[0].status != StoreStatus.RESUMING:
+            return None
+        store, owner = loaded
+        engine = get_engine(store.engine)
+        spec = spec_for(store, owner)
+        now = self.clock()
+        changes: dict[str, Any] = {}
+        if store.scale_applied_at is None:
+            suspension.restore(self.cluster, engine.workloads(spec, self.settings))
+            changes["scale_applied_at"] = now
+        checks = engine.checks(spec)
+        observed = {check.condition: self.cluster.observe(spec.namespace, check) for check in checks}
+        conditions = conditions_from(checks, observed, store.conditions or [], now)
+        changes["conditions"] = conditions
+        pending = next((obs for obs in observed.values() if not obs.ready), None)
+        started = store.resuming_started_at or now
+        if pending is None:
+            shopper = monitor.run_check(
+                self.cluster, spec, self.settings, simulated=self._store_simulated(spec.namespace)
+            )
+            conditions.append(monitor.shopper_condition(shopper, store.conditions or [], now.isoformat()))
+            changes.update(
+                shopper_status=shopper.status, shopper_message=shopper.message[:1000], shopper_checked_at=now
+            )
+            if shopper.status != ShopperStatus.FAILED:
+                changes.update(
+                    status=StoreStatus.READY,
+                    health="working",
+                    message=f"Ready: open {store.url}",
+                    next_attempt_at=None,
+                    failure_kind=None,
+                    suspended_at=None,
+                )
+                detail = f"ready again in {(now - started).total_seconds():.0f}s"
+                if shopper.status == ShopperStatus.NOT_VERIFIABLE:
+                    detail += "; shopper path not verifiable on a simulated cluster"
+                return StepResult(changes, "store.resumed", detail)
+            pending_message = f"Waiting for the storefront: {shopper.message}"
+        else:
+            pending_message = pending.message
+        events = causes.since(self.cluster.warning_events(spec.namespace), started - EVENT_SKEW)
+        if now - started >= timedelta(seconds=self.settings.provisioning_timeout_seconds):
+            # Not failed: its data is intact and nothing needs re-creating. Keep watching, slower.
+            cause = causes.explain(events) or pending_message
+            lead = f"Not ready {minutes_or_seconds(self.settings.provisioning_timeout_seconds)} after resuming"
+            changes.update(
+                health="erroring",
+                message=f"{lead}. {cause} Still watching: it becomes ready by itself if it gets there."[:2000],
+                next_attempt_at=now + RECOVERY_INTERVAL,
+            )
+            return StepResult(changes)
+        trouble = causes.explain(events, include_unknown=False)
+        if trouble and causes.is_persistent(events):
+            changes.update(health="erroring", message=f"Having trouble resuming: {trouble}"[:2000])
+        else:
+            changes.update(health="working", message=f"Resuming: {pending_message}"[:2000])
+        return StepResult(changes)
