@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from portal.context import get_platform, require_actor
 from portal.display import elapsed, relative_time, shopper_text, status_badge, step_icon
@@ -172,10 +173,10 @@ if store.status != StoreStatus.DELETED:
     store_logs_panel(platform, actor, store)
 
 
-def suspension_actions(store: Store) -> None:
+def suspension_actions(store: Store, where: DeltaGenerator) -> None:
     """Suspend a ready store (admins acting on another's store give a reason), resume a suspended one."""
     if store.status == StoreStatus.READY:
-        with st.expander("Suspend this store"):
+        with where.expander("Suspend this store"):
             st.markdown(
                 f"Suspending takes **{store.name}** offline: its workloads are scaled to zero and it is taken "
                 "off the ingress. Its data (volumes, credentials) is kept and you can resume it later; "
@@ -194,9 +195,9 @@ def suspension_actions(store: Store) -> None:
                     st.rerun()
     elif store.status == StoreStatus.SUSPENDED:
         if store.suspended_by_admin and not actor.is_admin:
-            st.caption("Resume: an administrator suspended this store, so only an administrator can resume it.")
+            where.caption("Resume: an administrator suspended this store, so only an administrator can resume it.")
             return
-        with st.expander("Resume this store", expanded=True):
+        with where.expander("Resume this store", expanded=True):
             st.markdown(
                 "Resuming starts the store's workloads again and puts it back on the ingress; it is ready "
                 "again after the same checks as a new store."
@@ -215,7 +216,7 @@ if store.status == StoreStatus.FAILED and col_retry.button("Retry", key="retry",
         platform.stores.retry_store(actor, store.id)
         st.session_state.setdefault("toasts", []).append(f"Retrying {store.name}")
         st.rerun()
-suspension_actions(store)
+suspension_actions(store, col_retry)  # never beside Retry: a failed store cannot be suspended
 if store.status not in (StoreStatus.DELETING, StoreStatus.DELETED):
     with col_delete.expander("Delete this store"):
         st.warning(f"This deletes **{store.name}** and all its data. It cannot be undone.")

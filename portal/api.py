@@ -37,6 +37,7 @@ from provisioning.errors import (
     StorePlatformError,
     ValidationError,
 )
+from provisioning.models import StoreStatus
 from provisioning.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,22 @@ def store_json(store: Any, *, owner: str | None = None) -> dict[str, Any]:
     if hasattr(store, "shopper_message"):
         checked = store.shopper_checked_at
         data["shopperCheck"].update(message=store.shopper_message, checkedAt=checked.isoformat() if checked else None)
+    if hasattr(store, "suspended_by_admin"):  # why it is suspended (null unless suspending or suspended)
+        data["suspension"] = suspension_json(store)
     if owner is not None:
         data["createdBy"] = owner
     return data
+
+
+def suspension_json(store: Any) -> dict[str, Any] | None:
+    if store.status not in (StoreStatus.SUSPENDING, StoreStatus.SUSPENDED):
+        return None
+    since = getattr(store, "suspended_at", None)
+    return {
+        "byAdmin": bool(store.suspended_by_admin),
+        "reason": store.suspended_reason or "",
+        "since": since.isoformat() if since else None,
+    }
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -136,6 +150,8 @@ class StoreApi:
             Route("/api/stores/{store_id}", self._wrap(self.get_store), methods=["GET"]),
             Route("/api/stores/{store_id}", self._wrap(self.delete_store), methods=["DELETE"]),
             Route("/api/stores/{store_id}/retry", self._wrap(self.retry_store), methods=["POST"]),
+            Route("/api/stores/{store_id}/suspend", self._wrap(self.suspend_store), methods=["POST"]),
+            Route("/api/stores/{store_id}/resume", self._wrap(self.resume_store), methods=["POST"]),
             Route("/api/stores/{store_id}/logs", self._wrap(self.store_logs), methods=["GET"]),
         ]
 
@@ -153,7 +169,9 @@ class StoreApi:
     def _wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             body: Any = None
-            if request.method == "POST" and request.url.path == "/api/stores":
+            if request.method == "POST" and (
+                request.url.path == "/api/stores" or request.url.path.endswith("/suspend")
+            ):
                 try:
                     body = json.loads(await request.body() or b"{}")
                 except (json.JSONDecodeError, UnicodeDecodeError):
@@ -212,6 +230,16 @@ class StoreApi:
 
     def delete_store(self, request: Request, actor: Actor, platform: Platform) -> Response:
         store = platform.stores.delete_store(actor, request.path_params["store_id"])
+        return JSONResponse(store_json(store), status_code=202)
+
+    def suspend_store(self, request: Request, actor: Actor, platform: Platform) -> Response:
+        """Body optional: `{"reason": "..."}` (required of an administrator suspending another's store)."""
+        reason = request.state.body.get("reason")
+        store = platform.stores.suspend_store(actor, request.path_params["store_id"], reason=reason)
+        return JSONResponse(store_json(store), status_code=202)
+
+    def resume_store(self, request: Request, actor: Actor, platform: Platform) -> Response:
+        store = platform.stores.resume_store(actor, request.path_params["store_id"])
         return JSONResponse(store_json(store), status_code=202)
 
     def retry_store(self, request: Request, actor: Actor, platform: Platform) -> Response:

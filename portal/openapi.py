@@ -107,6 +107,10 @@ SCHEMAS: dict[str, Any] = {
             "createdAt": {"type": "string", "format": "date-time"},
             "readyAt": NULLABLE_TIME,
             "createdBy": {"type": "string", "description": "The owner's username (lists and create)."},
+            "suspension": {
+                "oneOf": [{"type": "null"}, _ref("Suspension")],
+                "description": "Why the store is suspended; null unless `suspending` or `suspended`.",
+            },
         },
     },
     "StoreList": {
@@ -116,6 +120,29 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "stores": {"type": "array", "items": _ref("Store")},
             "count": {"type": "integer", "minimum": 0},
+        },
+    },
+    "Suspension": {
+        "type": "object",
+        "required": ["byAdmin", "reason", "since"],
+        "additionalProperties": False,
+        "properties": {
+            "byAdmin": {
+                "type": "boolean",
+                "description": "Suspended by an administrator: only an administrator can resume it.",
+            },
+            "reason": {"type": "string", "description": "The administrator's reason (empty for the owner's own)."},
+            "since": NULLABLE_TIME,
+        },
+    },
+    "SuspendRequest": {
+        "type": "object",
+        "properties": {
+            "reason": {
+                "type": "string",
+                "maxLength": 500,
+                "description": "Shown to the owner; required of an administrator suspending another user's store.",
+            }
         },
     },
     "NewStore": {
@@ -257,6 +284,28 @@ DOCUMENT: dict[str, Any] = {
                 "operationId": "retryStore",
                 "summary": "Provision a failed store again.",
                 "responses": {"202": _json(_ref("Store"), "The store, `requested` again."), **_errors(404, 409)},
+            },
+        },
+        "/api/stores/{store_id}/suspend": {
+            "parameters": [STORE_ID],
+            "post": {
+                "operationId": "suspendStore",
+                "summary": "Take a ready store offline: workloads to zero, off the ingress; volumes and Secret "
+                "kept (it still counts toward the store limit). Watch `status` become `suspended`.",
+                "requestBody": {"required": False, "content": {JSON: {"schema": _ref("SuspendRequest")}}},
+                "responses": {
+                    "202": _json(_ref("Store"), "The store, `suspending`."),
+                    **_errors(400, 404, 409),
+                },
+            },
+        },
+        "/api/stores/{store_id}/resume": {
+            "parameters": [STORE_ID],
+            "post": {
+                "operationId": "resumeStore",
+                "summary": "Bring a suspended store back; `ready` again after the same checks as provisioning. "
+                "A store an administrator suspended can only be resumed by an administrator (403).",
+                "responses": {"202": _json(_ref("Store"), "The store, `resuming`."), **_errors(403, 404, 409)},
             },
         },
         "/api/stores/{store_id}/logs": {

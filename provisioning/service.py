@@ -79,6 +79,7 @@ SUMMARY_COLUMNS = (
     Store.deleting_started_at,
     Store.suspended_reason,
     Store.suspended_by_admin,
+    Store.suspended_at,
 )
 # A user's own stores: built once, since it runs on every My stores refresh and every
 # GET /api/stores (building this select costs several times what running it does).

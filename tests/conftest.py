@@ -53,6 +53,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="only tests that need no control plane, PostgreSQL, browser, store software or other heavy marker",
     )
+    parser.addoption(
+        "--pages",
+        action="store_true",
+        help="with --fast: keep the page tests (Streamlit AppTest, marker apptest) too",
+    )
+
+
+# Where a module's names come from when it renders pages with AppTest: such a module's tests
+# get the `apptest` marker (added here, so a new page test needs nothing to be classed).
+APPTEST_SOURCES = ("streamlit.testing", "tests.shared.apptest", "tests.security.conftest")
+PAGE_TESTS = Path(__file__).parent / "pages"
+
+
+def uses_apptest(item: pytest.Item) -> bool:
+    if PAGE_TESTS in item.path.parents:
+        return True
+    module = getattr(item, "module", None)
+    names = vars(module).values() if module is not None else ()
+    return any(str(getattr(value, "__module__", "")).startswith(APPTEST_SOURCES) for value in names)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,18 +79,22 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["STORE_PLATFORM_FAST"] = "1"  # property tests run fewer examples (tests/shared/examples.py)
 
 
-def is_heavy(item: pytest.Item) -> bool:
-    if any(mark.name not in LIGHT_MARKERS for mark in item.iter_markers()):
+def is_heavy(item: pytest.Item, *, light: frozenset[str] = LIGHT_MARKERS) -> bool:
+    if any(mark.name not in light for mark in item.iter_markers()):
         return True
     return bool(HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if uses_apptest(item):
+            item.add_marker(pytest.mark.apptest)
     if config.getoption("--fast"):
-        heavy = [item for item in items if is_heavy(item)]
+        light = LIGHT_MARKERS | {"apptest"} if config.getoption("--pages") else LIGHT_MARKERS
+        heavy = [item for item in items if is_heavy(item, light=light)]
         if heavy:
             config.hook.pytest_deselected(items=heavy)
-            items[:] = [item for item in items if not is_heavy(item)]
+            items[:] = [item for item in items if not is_heavy(item, light=light)]
         return
     # The control plane and PostgreSQL start in the background once collection is done
     # (tests/harness/pytest_plugin.py, tests/postgres_plugin.py): run the modules that need
@@ -79,7 +102,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     needs_server: dict[str, bool] = {}
     for item in items:
         module = item.nodeid.split("::")[0]
-        needs_server[module] = needs_server.get(module, False) or is_heavy(item)
+        needs_server[module] = needs_server.get(module, False) or is_heavy(item, light=LIGHT_MARKERS | {"apptest"})
     items.sort(key=lambda item: needs_server[item.nodeid.split("::")[0]])
 
 

@@ -1,4 +1,4 @@
-"""`stores ...`: list (with filters), show, delete and retry any user's store.
+"""`stores ...`: list (with filters), show, delete, retry, suspend and resume any user's store.
 
 Every command calls StoreService as the acting admin: the same state checks (a deleted
 store cannot be deleted again, only failed stores retry) and the same audit rows as the
@@ -123,6 +123,20 @@ def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_suspend(ctx: Context, args: argparse.Namespace) -> int:
+    store = ctx.platform.stores.suspend_store(ctx.actor, resolve(ctx, args.store).id, reason=args.reason)
+    text = f"Suspending store {store.name!r} ({store.id}): workloads to zero, off the ingress, data kept."
+    ctx.out.emit({"store": store_json(store)}, text)
+    return 0
+
+
+def cmd_resume(ctx: Context, args: argparse.Namespace) -> int:
+    store = ctx.platform.stores.resume_store(ctx.actor, resolve(ctx, args.store).id)
+    text = f"Resuming store {store.name!r} ({store.id}); it is ready again after the usual checks."
+    ctx.out.emit({"store": store_json(store)}, text)
+    return 0
+
+
 def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     """The `stores` group and its commands, each with the global options (`common`)."""
     group = groups.add_parser("stores", help="every user's stores", description=__doc__)
@@ -156,3 +170,14 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     retry = commands.add_parser("retry", parents=[common], allow_abbrev=False, help="provision a failed store again")
     retry.add_argument("store", metavar="ID_OR_NAME")
     retry.set_defaults(handler=cmd_retry)
+
+    suspend = commands.add_parser(
+        "suspend", parents=[common], allow_abbrev=False, help="take a ready store offline, keeping its data"
+    )
+    suspend.add_argument("store", metavar="ID_OR_NAME")
+    suspend.add_argument("--reason", default="", help="shown to the owner; required for another user's store")
+    suspend.set_defaults(handler=cmd_suspend)
+
+    resume = commands.add_parser("resume", parents=[common], allow_abbrev=False, help="bring a suspended store back")
+    resume.add_argument("store", metavar="ID_OR_NAME")
+    resume.set_defaults(handler=cmd_resume)

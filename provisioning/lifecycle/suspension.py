@@ -86,8 +86,6 @@ class SuspensionCommands:
         with session_scope(self.db) as session:
             store = self._visible_store(session, actor, store_id)
             by_admin = actor.is_admin and actor.id != store.owner_id
-            if by_admin and not text:
-                raise ValidationError("Give a reason: the store's owner will see it.", field="reason")
             locking = by_admin and store.status in (StoreStatus.SUSPENDING, StoreStatus.SUSPENDED)
             if locking and store.suspended_by_admin:
                 raise InvalidStateError(CANNOT_SUSPEND[StoreStatus(store.status)])
@@ -95,6 +93,8 @@ class SuspensionCommands:
                 raise InvalidStateError(
                     CANNOT_SUSPEND.get(StoreStatus(store.status), f"Store {store.name!r} cannot be suspended now.")
                 )
+            if by_admin and not text:
+                raise ValidationError("Give a reason: the store's owner will see it.", field="reason")
             now = utcnow()
             store.suspended_reason = text
             store.suspended_by_admin = by_admin

@@ -3,24 +3,31 @@
 Why: on kwok nodes no container ever starts. This node runs real containers from images
 built here (``tools/images``), so probes, exec, Service traffic and volumes are real. It is
 opt-in twice: it needs root, and it is tainted (``TAINT``) and labelled (``NODE_LABELS``) so
-only pods that tolerate the taint and select the label land on it.
+only pods that tolerate the taint and select the label land on it. Opt-in on top of that:
+Traefik as the cluster's ingress controller (``start_ingress_controller``), NetworkPolicy
+enforcement by kube-network-policies (``enforce_network_policies``) and a probe network of
+listeners for "where may this pod connect" tests (``start_probe_network``).
 
 What it changes on the host, and how it is put back (``stop()``, and ``sweep()`` at the next
 start after a killed run, driven by a journal written *before* anything is changed):
 
-- processes: containerd, kubelet, kube-proxy (process groups, PDEATHSIG), containerd shims
-  and the containers' processes (killed through the ``kubepods`` cgroups);
+- processes: containerd, kubelet, kube-proxy, CoreDNS, Traefik, kube-network-policies
+  (process groups, PDEATHSIG; the sweep kills any process whose executable is in the node's
+  build cache), containerd shims and the containers' processes (killed through the
+  ``kubepods`` cgroups), the probe listener (killed through its netns);
 - mounts under ``STATE_DIR``/``RUN_DIR`` and the pods' network namespaces (``/run/netns/cni-*``);
-- the bridge ``BRIDGE`` (pods' veths go with their netns), nftables tables ``ip kube-proxy``,
-  ``ip6 kube-proxy``, ``inet store-platform-realnode`` and the iptables-nft tables the
-  kubelet creates for its canary chains (only tables that did not exist before);
+- the bridge ``BRIDGE`` (pods' veths go with their netns), the probe netns ``PROBE_NETNS`` and
+  its veth ``PROBE_LINK``, nftables tables ``ip kube-proxy``, ``ip6 kube-proxy``,
+  ``inet store-platform-realnode``, ``inet kube-network-policies`` and the iptables-nft
+  tables the kubelet creates for its canary chains (only tables that did not exist before);
 - sysctls the kubelet and the CNI bridge set (``SYSCTLS``), restored to the saved values;
 - directories with fixed paths the kubelet/containerd create (``FIXED_PATHS``), removed if
   they did not exist before.
 
-Traffic stays on this machine: pods get routes to the pod range and the Service range only
-(no default route), ``ipMasq`` is off, and a forward rule drops anything from the pod range
-to an address outside it.
+Traffic stays on this machine: pods get routes to the pod range, the Service range and the
+probe network's two addresses only (no default route), ``ipMasq`` is off, and a forward rule
+drops anything from the pod range to an address outside it, except to those two addresses
+through the probe network's veth.
 
 One real node per machine: fixed host paths (port 10250, ``/run/containerd/s``,
 ``/var/lib/kubelet/device-plugins``, ``/var/log/containers``) allow no second one, so
@@ -810,6 +817,7 @@ class RealNode:
                 "--providers.kubernetesingress=true",
                 f"--providers.kubernetesingress.ingressClass={INGRESS_CLASS}",
                 "--log.level=INFO",
+                "--log.noColor=true",
                 "--accesslog=true",
             ],
             binary=bin_dir / "traefik",

@@ -82,7 +82,7 @@ WORKER_RULES: dict[tuple[str, str, tuple[str, ...]], set[str]] = {
     ("batch", "jobs", ()): {"get", "create", "patch", "delete"},
     ("batch", "cronjobs", ()): {"create", "patch"},
     ("networking.k8s.io", "networkpolicies", ()): {"create", "patch"},
-    ("networking.k8s.io", "ingresses", ()): {"get", "create", "patch"},
+    ("networking.k8s.io", "ingresses", ()): {"get", "create", "patch", "delete"},
 }
 PORTAL_RULES = {
     ("", "secrets", (SECRET_NAME,)): {"get"},

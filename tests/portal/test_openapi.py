@@ -209,6 +209,26 @@ def test_every_route_answers_as_documented(live: tuple[str, Any]) -> None:
     assert check("GET", f"{one}/logs?tail=abc", "storeLogs", auth=alice, valid_request=False)[0] == 400
     assert check("GET", "/api/stores/nope/logs", "storeLogs", auth=alice)[0] == 404
 
+    # Suspend and resume: only from ready and suspended; an administrator gives a reason,
+    # and then only an administrator may resume.
+    assert check("POST", f"{one}/suspend", "suspendStore", auth=alice)[0] == 409  # still provisioning
+    assert check("POST", "/api/stores/nope/suspend", "suspendStore", auth=alice)[0] == 404
+    with Session(platform.db) as session:
+        session.execute(update(Store).where(col(Store.id) == store["id"]).values(status=StoreStatus.READY))
+        session.commit()
+    assert check("POST", f"{one}/suspend", "suspendStore", auth=admin, body={})[0] == 400  # no reason
+    status, suspended = check("POST", f"{one}/suspend", "suspendStore", auth=admin, body={"reason": "Spam"})
+    assert status == 202 and suspended["status"] == "suspending", suspended
+    assert suspended["suspension"]["byAdmin"] and suspended["suspension"]["reason"] == "Spam"
+    assert check("POST", f"{one}/resume", "resumeStore", auth=admin)[0] == 409  # still suspending
+    with Session(platform.db) as session:
+        session.execute(update(Store).where(col(Store.id) == store["id"]).values(status=StoreStatus.SUSPENDED))
+        session.commit()
+    assert check("GET", "/api/stores", "listStores", auth=alice)[1]["stores"][-1]["suspension"]["reason"] == "Spam"
+    assert check("POST", f"{one}/resume", "resumeStore", auth=alice)[0] == 403
+    status, resumed = check("POST", f"{one}/resume", "resumeStore", auth=admin)
+    assert status == 202 and resumed["status"] == "resuming" and resumed["suspension"] is None, resumed
+
     assert check("DELETE", one, "deleteStore", auth=alice)[0] == 202
     assert check("DELETE", one, "deleteStore", auth=alice)[0] == 409
     assert check("DELETE", "/api/stores/nope", "deleteStore", auth=alice)[0] == 404

@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS_KEY = pytest.StashKey[dict[str, str]]()
 # The group a test's time is counted in: its first marker in this order, else "unit".
-GROUP_ORDER = ("store_software", "real_node", "browser", "cluster", "postgres", "process", "slow")
+GROUP_ORDER = ("store_software", "real_node", "browser", "cluster", "postgres", "process", "slow", "apptest")
 
 
 def record_component(config: pytest.Config, name: str, version: str) -> None:

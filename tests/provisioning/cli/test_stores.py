@@ -101,3 +101,24 @@ def test_retry_only_failed_stores(cli: Any, platform: Platform, shops: dict[str,
     retried = cli("--as", "admin", "--json", "stores", "retry", "bob-failed")
     assert retried.code == OK and retried.json()["store"]["status"] == "requested"
     assert [(e.actor, e.store_name) for e in audit_rows(platform, "store.retry")] == [("admin", "bob-failed")]
+
+
+def test_suspend_needs_a_reason_for_another_users_store_then_resume(
+    cli: Any, platform: Platform, shops: dict[str, Store]
+) -> None:
+    store = shops["alice-woo"]
+    refused = cli("--as", "admin", "stores", "suspend", "alice-woo")
+    assert refused.code == REFUSED and "still provisioning" in refused.err
+    set_store(platform.db, store.id, status=StoreStatus.READY)
+    no_reason = cli("--as", "admin", "stores", "suspend", "alice-woo")
+    assert no_reason.code == REFUSED and "Give a reason" in no_reason.err
+    suspended = cli("--as", "admin", "--json", "stores", "suspend", "alice-woo", "--reason", "Spam")
+    assert suspended.code == OK and suspended.json()["store"]["status"] == "suspending"
+    assert [(e.actor, e.detail) for e in audit_rows(platform, "store.suspend_requested")] == [
+        ("admin", "by an administrator: Spam")
+    ]
+    early = cli("--as", "admin", "stores", "resume", "alice-woo")
+    assert early.code == REFUSED and "still being suspended" in early.err
+    set_store(platform.db, store.id, status=StoreStatus.SUSPENDED)
+    resumed = cli("--as", "admin", "--json", "stores", "resume", "alice-woo")
+    assert resumed.code == OK and resumed.json()["store"]["status"] == "resuming"

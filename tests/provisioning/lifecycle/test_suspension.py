@@ -521,3 +521,56 @@ class _FakeStore:
     name: str = "shop-one"
     namespace: str = "store-shop-one-01234567"
     admin_user: str = "shop-one-admin"
+
+
+def test_the_health_monitor_leaves_a_suspended_store_alone(
+    db: Engine,
+    settings: Settings,
+    cluster: FakeCluster,
+    clock: Clock,
+    stores: StoreService,
+    alice: Actor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a real cluster (not simulated) ready stores are re-checked as shoppers; a suspended
+    one answers nothing by design, so it must not be checked, nor flagged degraded."""
+    from provisioning.health import monitor
+    from provisioning.health.shopper import ShopperResult
+    from provisioning.models import ShopperStatus
+
+    cluster.simulated = False
+    checked: list[str] = []
+    answer = ShopperResult(ShopperStatus.PASSED, "A shopper's requests succeed.")
+
+    def check(_cluster: object, spec: object, _settings: object, *, simulated: bool) -> ShopperResult:
+        checked.append(spec.name)  # type: ignore[attr-defined]
+        return answer
+
+    monkeypatch.setattr(monitor, "run_check", check)
+    reconciler = Reconciler(db, settings, lambda: cluster, identity="r1", clock=clock)
+    store_id = ready_store(stores, reconciler, alice)
+    assert store_row(db, store_id).shopper_status == "passed"
+    clock.advance(settings.shopper_check_interval_seconds + 1)
+    reconciler.run_once()
+    assert len(checked) == 2, "a ready store is re-checked"
+
+    stores.suspend_store(alice, store_id)
+    reconciler.run_once()
+    answer = ShopperResult(ShopperStatus.FAILED, "Storefront: 404 from the ingress controller.")
+    for _ in range(3):
+        clock.advance(settings.shopper_check_interval_seconds + 1)
+        reconciler.run_once()
+    row = store_row(db, store_id)
+    assert len(checked) == 2, "a suspended store is never checked as a shopper"
+    assert (row.status, row.health) == (StoreStatus.SUSPENDED, "working")
+
+    stores.resume_store(alice, store_id)
+    answer = ShopperResult(ShopperStatus.FAILED, "Storefront: 503.")
+    reconciler.run_once()
+    row = store_row(db, store_id)
+    assert row.status == StoreStatus.RESUMING, "resume waits for the shopper path like provisioning"
+    assert row.message == "Resuming: Waiting for the storefront: Storefront: 503."
+    answer = ShopperResult(ShopperStatus.PASSED, "A shopper's requests succeed.")
+    reconciler.run_once()
+    row = store_row(db, store_id)
+    assert (row.status, row.shopper_status) == (StoreStatus.READY, "passed")
