@@ -42,13 +42,15 @@ test: venv
 	@$(call timed,lint,$(PY) -m ruff check . && $(PY) -m ruff format --check .)
 	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
-## Fast tests only (the edit-test loop; 162 s on 2 idle cores, 216 s in one process): no control plane, PostgreSQL,
-## browser, store software, or any test with another heavy marker (see --fast in tests/conftest.py),
-## spread over every core (pytest-xdist; each worker has its own temporary databases).
+## The edit-test loop (FAST_TIME): no control plane, PostgreSQL, browser, store software, real
+## process, page rendering (AppTest), or any test with another heavy marker (see --fast in
+## tests/conftest.py), spread over every core (pytest-xdist; each worker has its own databases).
 test-fast: venv
 	$(PY) -m pytest --fast -n auto -q --durations=5 $(PYTEST_ARGS)
 
-test-unit: test-fast
+## test-fast plus the page tests (Streamlit AppTest): everything that needs no server (UNIT_TIME).
+test-unit: venv
+	$(PY) -m pytest --fast --pages -n auto -q --durations=5 $(PYTEST_ARGS)
 
 ## One marked group, with what it needs: `make test-group GROUP=browser` (cluster, postgres,
 ## browser, store_software, slow; or any -m expression: GROUP="cluster and not browser").

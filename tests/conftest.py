@@ -22,6 +22,7 @@ from provisioning.actors import Actor
 from provisioning.db import make_engine, migrate
 from provisioning.settings import Settings
 from provisioning.users import UserService
+from tests.fakes import Clock
 from tests.shared.platform import StorePlatform
 from tests.shared.portal import create_users, make_settings
 from tests.shared.sqlite_template import migrated_sqlite_url
@@ -152,6 +153,12 @@ def component_manifests_scanned_once() -> Iterator[None]:
     patch.setattr(manifest_scanner, "scan_component_manifests", scan_once)
     yield
     patch.undo()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The time the reconciler and the webhook dispatcher see, moved by the test."""
+    return Clock()
 
 
 @pytest.fixture

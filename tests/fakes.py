@@ -10,11 +10,26 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from provisioning.engines.base import Check, Manifest
 from provisioning.errors import ClusterRejectedError, ClusterUnavailableError
 from provisioning.kube import ClusterInfo, Observation, WarningEvent, evaluate
+from provisioning.models import utcnow
+
+
+class Clock:
+    """Time that moves only when the test says: the reconciler's and the dispatcher's `clock`."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,29 +19,13 @@ from provisioning.reconciler import Reconciler, StepResult
 from provisioning.service import StoreService
 from provisioning.settings import Settings
 from tests.conftest import make_settings
-from tests.fakes import FakeCluster
+from tests.fakes import Clock, FakeCluster
 from tests.shared.platform import audit_actions, store_row
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
 def cluster() -> FakeCluster:
     return FakeCluster()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def make_reconciler(

@@ -20,9 +20,9 @@ from provisioning.reconciler import Reconciler
 from provisioning.service import StoreService
 from provisioning.settings import Settings
 from tests.conftest import make_settings
-from tests.fakes import FakeCluster
+from tests.fakes import Clock, FakeCluster
 from tests.health.router import HostRouter, Route, host_router, serve_woocommerce
-from tests.provisioning.test_reconciler import Clock, actions, reload
+from tests.provisioning.test_reconciler import actions, reload
 
 router = host_router
 pytestmark = pytest.mark.usefixtures("router")
@@ -43,11 +43,6 @@ def shop_settings(tmp_path: Path, database_url: str, router: HostRouter) -> Sett
         shopper_check_timeout_seconds=2.0,
         shopper_check_interval_seconds=60,
     )
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from provisioning.notifications.webhooks import WebhookService
 from provisioning.platform import Platform
 from provisioning.settings import Settings
 from provisioning.users import UserService
-from tests.provisioning.notifications.conftest import Clock, Receiver
+from tests.fakes import Clock
+from tests.provisioning.notifications.conftest import Receiver
 from tests.shared.portal import create_users, make_settings
 from tests.shared.servers import free_port
 from tests.shared.waiting import wait_for

@@ -27,8 +27,8 @@ from provisioning.reconciler import Reconciler
 from provisioning.service import StoreService
 from provisioning.settings import Settings
 from provisioning.users import UserService
-from tests.fakes import FakeCluster
-from tests.provisioning.notifications.conftest import Clock, Receiver
+from tests.fakes import Clock, FakeCluster
+from tests.provisioning.notifications.conftest import Receiver
 from tests.shared.platform import set_store, store_row
 
 ALL = ["store.ready", "store.failed", "store.degraded", "store.deleted"]
