@@ -6,7 +6,7 @@ The same flow on a real control plane is tests/cluster/test_suspension.py.
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
@@ -29,21 +29,10 @@ from provisioning.operations import suspension
 from provisioning.reconciler import Reconciler
 from provisioning.service import StoreService
 from provisioning.settings import Settings
-from tests.fakes import FakeCluster
+from tests.fakes import Clock, FakeCluster
 from tests.shared.platform import audit_actions, set_store, store_row
 
 WORKLOADS = {("StatefulSet", "mariadb"), ("Deployment", "wordpress")}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -51,11 +40,6 @@ def cluster() -> FakeCluster:
     cluster = FakeCluster()
     cluster.make_all_ready()
     return cluster
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
