@@ -4,6 +4,7 @@
     python -m bench --quick          # tiny sizes, about a minute (what the smoke test runs)
     python -m bench --sizes 1,20 --steady-sizes 10 --phases provision
     python -m bench --phases api     # the REST API alone (token vs Basic), no cluster needed
+    python -m bench --phases pickup  # order to first apply, one store at a time (pickup_p50_ms)
 
 Each cluster phase starts its own control plane (tests/harness, built by `make test` /
 `make control-plane`), so no phase inherits another's namespaces, pods or controller work.
@@ -49,6 +50,7 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Config]:
     parser.add_argument("--steady-sizes", type=_ints, help="ready stores for the steady state (default 10,100)")
     parser.add_argument("--steady-seconds", type=float, help="steady-state window per size (default 60)")
     parser.add_argument("--apply-stores", type=int, help="stores per method in the apply comparison (default 20)")
+    parser.add_argument("--pickup-orders", type=int, help="stores ordered one by one for pickup_p50_ms (default 20)")
     parser.add_argument("--ui-rows", type=_ints, help="MY_STORES,ADMIN rows for the UI renders (default 1000,10000)")
     parser.add_argument("--ui-runs", type=int, help="renders per page, median reported (default 5)")
     parser.add_argument("--api-seconds", type=float, help="API load per credential kind (default 20)")
@@ -68,6 +70,7 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Config]:
         ("steady_sizes", "steady_sizes"),
         ("steady_seconds", "steady_seconds"),
         ("apply_stores", "apply_stores"),
+        ("pickup_orders", "pickup_orders"),
         ("ui_runs", "ui_runs"),
         ("api_seconds", "api_seconds"),
         ("api_clients", "api_clients"),
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args, config = parse(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     bin_dir = find_binaries()
-    if bin_dir is None and set(config.phases) & {"apply", "provision"}:
+    if bin_dir is None and set(config.phases) & {"apply", "provision", "pickup"}:
         print(
             "bench: the Kubernetes control plane binaries are not built.\n"
             "       Run `make control-plane` (or `make test`, which builds them) first,\n"

@@ -34,6 +34,8 @@ def targets(config: Any) -> list[Target]:
     ]
     if small != large:
         found.append(Target(f"steady_ratio_{large}_vs_{small}", "<= 1.5", operator.le, 1.5))
+    if "pickup" in getattr(config, "phases", ()):
+        found.append(Target("pickup_p50_ms", "< 100", operator.lt, 100.0))
     if "api" in getattr(config, "phases", ()):
         found += [
             Target("api_token_requests_per_s", ">= 100", operator.ge, 100.0),
@@ -57,6 +59,8 @@ def required_keys(config: Any) -> list[str]:
     ]
     for n in config.sizes:
         keys += [f"time_to_ready_p50_s_{n}", f"time_to_ready_p95_s_{n}", f"requests_per_store_{n}"]
+    if "pickup" in getattr(config, "phases", ()):
+        keys += ["pickup_p50_ms", "pickup_p95_ms"]
     return keys
 
 
@@ -99,6 +103,10 @@ def headline(results: dict[str, Any], config: Any) -> dict[str, Any]:
         small, large = min(steady, key=int), max(steady, key=int)
         ratio = steady[large]["requests_per_min"] / max(steady[small]["requests_per_min"], 1e-9)
         flat[f"steady_ratio_{large}_vs_{small}"] = round(ratio, 2)
+    pickup = results.get("pickup")
+    if pickup:
+        flat["pickup_p50_ms"] = pickup["pickup_ms"]["p50"]
+        flat["pickup_p95_ms"] = pickup["pickup_ms"]["p95"]
     if results.get("api"):
         from bench.api import headline as api_headline
 

@@ -21,9 +21,10 @@ from bench.cluster import (
     say,
     steady_state,
 )
+from bench.pickup import pickup
 from provisioning.settings import Settings
 
-PHASES = ("apply", "provision", "ui", "api")
+PHASES = ("apply", "provision", "pickup", "ui", "api")
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Config:
     steady_sizes: list[int] = field(default_factory=lambda: [10, 100])
     steady_seconds: float = 60.0
     apply_stores: int = 20
+    pickup_orders: int = 20  # stores ordered one at a time for the order-to-first-apply latency
     my_stores_rows: int = 1000
     admin_rows: int = 10000
     ui_runs: int = 5
@@ -51,6 +53,7 @@ class Config:
             "steady_sizes": [1, 2],
             "steady_seconds": 4.0,
             "apply_stores": 2,
+            "pickup_orders": 2,
             "my_stores_rows": 50,
             "admin_rows": 200,
             "ui_runs": 2,
@@ -116,6 +119,13 @@ def run(config: Config, clusters: ClusterProvider, workdir: Path, *, profile_dir
                     results["steady"][str(n)] = steady_state(world, seconds=config.steady_seconds)
                 finally:
                     world.close()
+
+    if "pickup" in config.phases:
+        with clusters("pickup") as cluster:
+            seen.append(cluster)
+            mark("pickup")
+            say(f"pickup: {config.pickup_orders} stores ordered one at a time, request to first apply")
+            results["pickup"] = pickup(cluster, workdir, orders=config.pickup_orders, interval=config.interval)
 
     if "ui" in config.phases:
         mark("ui")

@@ -1,4 +1,4 @@
-"""New store: name it, pick the engine, and watch it come up on its page."""
+"""New store: name it, pick the engine and the plan, and watch it come up on its page."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import streamlit as st
 
 from portal.context import get_platform, require_actor
 from portal.feedback import user_errors
+from portal.plans_panel import choose_plan
 from provisioning.engines import PLANNED_ENGINES
 from provisioning.errors import StorePlatformError, ValidationError
 from provisioning.names import MAX_LENGTH, validate_store_name
@@ -58,11 +59,12 @@ engine = st.radio(
     horizontal=True,
     captions=[ENGINE_CAPTIONS.get(option, "") for option in options],
 )
+plan = choose_plan(platform, actor, engine if engine in engines else "woocommerce")
 
 if st.button("Create store", type="primary", key="create_store", disabled=usage.remaining == 0):
     with user_errors():
         try:
-            store = platform.stores.create_store(actor, name, engine=engine)
+            store = platform.stores.create_store(actor, name, engine=engine, plan=plan)
         except ValidationError as error:
             st.error(str(error), icon="✏️")
         except StorePlatformError as error:

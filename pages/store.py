@@ -10,6 +10,7 @@ from portal.context import get_platform, require_actor
 from portal.display import elapsed, relative_time, shopper_text, status_badge, step_icon
 from portal.feedback import user_errors
 from portal.logs_panel import store_logs_panel
+from portal.plans_panel import change_plan_control, plan_section
 from provisioning.engines import ENGINES
 from provisioning.engines.medusa import PUBLISHABLE_KEY_HEADER, sign_in_email
 from provisioning.errors import StorePlatformError
@@ -92,13 +93,15 @@ progress()
 st.subheader("Links")
 store_engine = ENGINES.get(store.engine)
 admin_url = f"{store.url}{store_engine.admin_path() if store_engine else '/'}"
-if store.status == StoreStatus.READY:
+if store.status in (StoreStatus.READY, StoreStatus.RESIZING):
     st.markdown(f"- Storefront: [{store.url}]({store.url})\n- Admin: [{admin_url}]({admin_url})")
 elif store.status in (StoreStatus.SUSPENDING, StoreStatus.SUSPENDED, StoreStatus.RESUMING):
     st.caption(f"{store.url} is offline while the store is suspended; it is served again once resumed and ready.")
 else:
     st.caption(f"Will be served at {store.url} once ready.")
 st.markdown(f"Namespace `{store.namespace}` · created {relative_time(store.created_at)} · type {store.engine}")
+if store.status != StoreStatus.DELETED:
+    plan_section(platform, store)
 
 if store.status not in (StoreStatus.DELETING, StoreStatus.DELETED):
     st.subheader("Admin sign-in")
@@ -217,6 +220,7 @@ if store.status == StoreStatus.FAILED and col_retry.button("Retry", key="retry",
         st.session_state.setdefault("toasts", []).append(f"Retrying {store.name}")
         st.rerun()
 suspension_actions(store, col_retry)  # never beside Retry: a failed store cannot be suspended
+change_plan_control(platform, actor, store, col_retry)
 if store.status not in (StoreStatus.DELETING, StoreStatus.DELETED):
     with col_delete.expander("Delete this store"):
         st.warning(f"This deletes **{store.name}** and all its data. It cannot be undone.")

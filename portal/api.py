@@ -83,6 +83,8 @@ def store_json(store: Any, *, owner: str | None = None) -> dict[str, Any]:
         data["shopperCheck"].update(message=store.shopper_message, checkedAt=checked.isoformat() if checked else None)
     if hasattr(store, "suspended_by_admin"):  # why it is suspended (null unless suspending or suspended)
         data["suspension"] = suspension_json(store)
+    if getattr(store, "plan", None):
+        data["plan"] = store.plan
     if owner is not None:
         data["createdBy"] = owner
     return data
@@ -152,6 +154,7 @@ class StoreApi:
             Route("/api/stores/{store_id}/retry", self._wrap(self.retry_store), methods=["POST"]),
             Route("/api/stores/{store_id}/suspend", self._wrap(self.suspend_store), methods=["POST"]),
             Route("/api/stores/{store_id}/resume", self._wrap(self.resume_store), methods=["POST"]),
+            Route("/api/stores/{store_id}/plan", self._wrap(self.change_plan), methods=["POST"]),
             Route("/api/stores/{store_id}/logs", self._wrap(self.store_logs), methods=["GET"]),
         ]
 
@@ -170,7 +173,7 @@ class StoreApi:
         async def endpoint(request: Request) -> Response:
             body: Any = None
             if request.method == "POST" and (
-                request.url.path == "/api/stores" or request.url.path.endswith("/suspend")
+                request.url.path == "/api/stores" or request.url.path.endswith(("/suspend", "/plan"))
             ):
                 try:
                     body = json.loads(await request.body() or b"{}")
@@ -225,7 +228,7 @@ class StoreApi:
         engine = body.get("type", "woocommerce")
         if not isinstance(engine, str):
             raise ValidationError("'type' must be a string such as \"woocommerce\".", field="type")
-        store = platform.stores.create_store(actor, body.get("name"), engine=engine)
+        store = platform.stores.create_store(actor, body.get("name"), engine=engine, plan=body.get("plan"))
         return JSONResponse(store_json(store, owner=actor.username), status_code=201)
 
     def delete_store(self, request: Request, actor: Actor, platform: Platform) -> Response:
@@ -240,6 +243,14 @@ class StoreApi:
 
     def resume_store(self, request: Request, actor: Actor, platform: Platform) -> Response:
         store = platform.stores.resume_store(actor, request.path_params["store_id"])
+        return JSONResponse(store_json(store), status_code=202)
+
+    def change_plan(self, request: Request, actor: Actor, platform: Platform) -> Response:
+        """Body: `{"plan": "medium"}`."""
+        plan = request.state.body.get("plan")
+        if not isinstance(plan, str) or not plan:
+            raise ValidationError('Give the new plan, e.g. {"plan": "medium"}.', field="plan")
+        store = platform.stores.change_plan(actor, request.path_params["store_id"], plan)
         return JSONResponse(store_json(store), status_code=202)
 
     def retry_store(self, request: Request, actor: Actor, platform: Platform) -> Response:

@@ -30,9 +30,16 @@ STATUS_LABEL = {
     StoreStatus.SUSPENDING: ("Suspending", "violet", "⏸️"),
     StoreStatus.SUSPENDED: ("Suspended", "violet", "⏸️"),
     StoreStatus.RESUMING: ("Resuming", "blue", "▶️"),
+    StoreStatus.RESIZING: ("Changing plan", "blue", "📐"),
 }
 # Statuses whose "erroring" health means "having trouble" (the store is being worked on).
-WORKED_ON = (StoreStatus.PROVISIONING, StoreStatus.DELETING, StoreStatus.SUSPENDING, StoreStatus.RESUMING)
+WORKED_ON = (
+    StoreStatus.PROVISIONING,
+    StoreStatus.DELETING,
+    StoreStatus.SUSPENDING,
+    StoreStatus.RESUMING,
+    StoreStatus.RESIZING,
+)
 
 
 SHOPPER_LABEL = {

@@ -107,6 +107,10 @@ SCHEMAS: dict[str, Any] = {
             "createdAt": {"type": "string", "format": "date-time"},
             "readyAt": NULLABLE_TIME,
             "createdBy": {"type": "string", "description": "The owner's username (lists and create)."},
+            "plan": {
+                "type": "string",
+                "description": "The store's plan, e.g. `small` (full responses; during a change: the new one).",
+            },
             "suspension": {
                 "oneOf": [{"type": "null"}, _ref("Suspension")],
                 "description": "Why the store is suspended; null unless `suspending` or `suspended`.",
@@ -155,7 +159,17 @@ SCHEMAS: dict[str, Any] = {
                 "examples": ["my-shop"],
             },
             "type": {"enum": sorted(ENGINES), "default": "woocommerce"},
+            "plan": {
+                "type": "string",
+                "description": "A plan you may order (ORDERABLE_PLANS; administrators: any); default DEFAULT_PLAN.",
+                "examples": ["medium"],
+            },
         },
+    },
+    "PlanChange": {
+        "type": "object",
+        "required": ["plan"],
+        "properties": {"plan": {"type": "string", "examples": ["medium"]}},
     },
     "ContainerLogs": {
         "type": "object",
@@ -306,6 +320,20 @@ DOCUMENT: dict[str, Any] = {
                 "summary": "Bring a suspended store back; `ready` again after the same checks as provisioning. "
                 "A store an administrator suspended can only be resumed by an administrator (403).",
                 "responses": {"202": _json(_ref("Store"), "The store, `resuming`."), **_errors(403, 404, 409)},
+            },
+        },
+        "/api/stores/{store_id}/plan": {
+            "parameters": [STORE_ID],
+            "post": {
+                "operationId": "changeStorePlan",
+                "summary": "Move a ready store to another plan: quota, limits and workloads are re-applied (pods "
+                "restart) and volumes grow where their StorageClass allows expansion; they never shrink (409). "
+                "Watch `status` go from `resizing` back to `ready`.",
+                "requestBody": {"required": True, "content": {JSON: {"schema": _ref("PlanChange")}}},
+                "responses": {
+                    "202": _json(_ref("Store"), "The store, `resizing`."),
+                    **_errors(400, 403, 404, 409),
+                },
             },
         },
         "/api/stores/{store_id}/logs": {

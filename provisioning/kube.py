@@ -56,6 +56,7 @@ RESOURCES: dict[tuple[str, str], tuple[str, bool]] = {
     ("v1", "Service"): ("services", True),
     ("v1", "ServiceAccount"): ("serviceaccounts", True),
     ("v1", "PersistentVolumeClaim"): ("persistentvolumeclaims", True),
+    ("storage.k8s.io/v1", "StorageClass"): ("storageclasses", False),
     ("v1", "Pod"): ("pods", True),
     ("v1", "Event"): ("events", True),
     ("apps/v1", "StatefulSet"): ("statefulsets", True),

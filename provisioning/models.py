@@ -38,6 +38,8 @@ class StoreStatus(StrEnum):
     SUSPENDING = "suspending"
     SUSPENDED = "suspended"
     RESUMING = "resuming"
+    # A plan change (provisioning/lifecycle/plans.py): quota, workloads and volumes re-applied.
+    RESIZING = "resizing"
 
 
 class ShopperStatus(StrEnum):
@@ -62,6 +64,15 @@ IN_FLIGHT = (
     StoreStatus.DELETING,
     StoreStatus.SUSPENDING,
     StoreStatus.RESUMING,
+    StoreStatus.RESIZING,
+)
+# Stepped by the reconciler on every pass (requested ones are promoted first).
+STEPPED = (
+    StoreStatus.PROVISIONING,
+    StoreStatus.DELETING,
+    StoreStatus.SUSPENDING,
+    StoreStatus.RESUMING,
+    StoreStatus.RESIZING,
 )
 # Counted against the owner's store limit: a suspended store still holds its storage.
 LIVE = (
@@ -73,6 +84,7 @@ LIVE = (
     StoreStatus.SUSPENDING,
     StoreStatus.SUSPENDED,
     StoreStatus.RESUMING,
+    StoreStatus.RESIZING,
 )
 
 
@@ -181,6 +193,15 @@ class Store(SQLModel, table=True):
     suspended_by_admin: bool = Field(default=False)
     resuming_started_at: datetime | None = _ts()
     scale_applied_at: datetime | None = _ts()
+    # Plans (migration 0008, provisioning/lifecycle/plans.py): the store's plan ("" = the
+    # default plan), the one before the current change, when that change was requested and
+    # when the reconciler applied it, and the volume sizes the store has where they differ
+    # from its plan's (a volume whose StorageClass cannot expand keeps its size).
+    plan: str = Field(default="", max_length=32)
+    previous_plan: str = Field(default="", max_length=32)
+    plan_changed_at: datetime | None = _ts()
+    plan_applied_at: datetime | None = _ts()
+    volume_sizes: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
 
 
 class AuditEvent(SQLModel, table=True):

@@ -27,8 +27,10 @@ from provisioning.engines.base import StoreSpec
 from provisioning.errors import ClusterRejectedError, ClusterUnavailableError
 from provisioning.kube import ClusterInfo
 from provisioning.lifecycle.decisions import Cluster, StepResult, conditions_from, spec_for
+from provisioning.lifecycle.plan_steps import PlanSteps
 from provisioning.lifecycle.suspension_steps import SuspensionSteps
-from provisioning.models import ClusterStatus, FailureKind, ShopperStatus, Store, StoreStatus, User, utcnow
+from provisioning.lifecycle.wakeup import for_database as wakeup_for
+from provisioning.models import STEPPED, ClusterStatus, FailureKind, ShopperStatus, Store, StoreStatus, User, utcnow
 from provisioning.notifications import outbox
 from provisioning.observability import metrics
 from provisioning.settings import Settings
@@ -41,6 +43,14 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 60.0
 PROBE_INTERVAL = timedelta(seconds=15)
 DRIFT_INTERVAL = timedelta(seconds=30)
+# Stores whose namespace must exist: one that vanished under them fails (the drift check).
+SETTLED_IN_NAMESPACE = (
+    StoreStatus.READY,
+    StoreStatus.SUSPENDING,
+    StoreStatus.SUSPENDED,
+    StoreStatus.RESUMING,
+    StoreStatus.RESIZING,
+)
 # Requests in flight at once for applies, across all stores: a store's objects go out in
 # dependency waves, each wave in parallel (see _apply_all). Bounded so that 100 stores
 # provisioned at once do not become hundreds of concurrent writes to the API server.
@@ -49,7 +59,7 @@ APPLY_PARALLELISM = 16
 POD_CREATING_KINDS = frozenset({"Pod", "Deployment", "StatefulSet", "ReplicaSet", "DaemonSet", "Job", "CronJob"})
 
 
-class Reconciler(SuspensionSteps):  # provisioning, deletion (StoreSteps), suspend and resume
+class Reconciler(PlanSteps, SuspensionSteps):  # provisioning, deletion (StoreSteps), suspend, resume, plans
     def __init__(
         self,
         db: DbEngine,
@@ -81,8 +91,11 @@ class Reconciler(SuspensionSteps):  # provisioning, deletion (StoreSteps), suspe
     def run_forever(self, stop: threading.Event) -> None:
         log.info("reconciler %s started", self.identity)
         errors = 0  # passes in a row that raised (e.g. the database is down)
+        wakeup = wakeup_for(self.db)  # set when an intent is recorded (lifecycle/wakeup.py)
+        wakeup.listen(self.db, stop)  # PostgreSQL: intents recorded by other processes
         while not stop.is_set():
             delay = self.settings.reconcile_interval_seconds
+            wakeup.clear()  # this pass handles every intent recorded so far: a burst is one pass
             try:
                 with metrics.reconciler_pass():  # duration, errors, last pass (docs/metrics.md)
                     self.run_once()
@@ -98,7 +111,9 @@ class Reconciler(SuspensionSteps):  # provisioning, deletion (StoreSteps), suspe
             failures = self._failures + errors
             if failures:
                 delay = min(MAX_BACKOFF_SECONDS, delay * 2 ** min(failures, 6))
-            stop.wait(delay)
+                stop.wait(delay)  # backing off: a wake-up does not cut it short
+            else:
+                wakeup.wait(delay, stop)  # a new intent starts the next pass at once
         metrics.set_leader(False)
         try:
             lease.release(self.db, self.identity)
@@ -222,9 +237,7 @@ class Reconciler(SuspensionSteps):  # provisioning, deletion (StoreSteps), suspe
         with Session(self.db) as session:
             rows = session.exec(
                 select(Store.id, Store.status, Store.next_attempt_at).where(
-                    col(Store.status).in_(
-                        [StoreStatus.PROVISIONING, StoreStatus.DELETING, StoreStatus.SUSPENDING, StoreStatus.RESUMING]
-                    )
+                    col(Store.status).in_(STEPPED)
                     | ((col(Store.status) == StoreStatus.FAILED) & (col(Store.failure_kind) == FailureKind.TIMEOUT))
                 )
             ).all()
@@ -254,9 +267,7 @@ class Reconciler(SuspensionSteps):  # provisioning, deletion (StoreSteps), suspe
         lost = 0
         with session_scope(self.db) as session:
             lease.fence(session, self.identity)
-            ready = session.exec(
-                select(Store).where(col(Store.status).in_([StoreStatus.READY, StoreStatus.SUSPENDED]))
-            ).all()
+            ready = session.exec(select(Store).where(col(Store.status).in_(SETTLED_IN_NAMESPACE))).all()
             for store in ready:
                 if store.namespace not in present:
                     lost += 1
@@ -289,6 +300,8 @@ class Reconciler(SuspensionSteps):  # provisioning, deletion (StoreSteps), suspe
                 result = self._suspend_step(store_id)
             elif status == StoreStatus.RESUMING:
                 result = self._resume_step(store_id)
+            elif status == StoreStatus.RESIZING:
+                result = self._resize_step(store_id)
             elif status == StoreStatus.READY:
                 result = self._shopper_step(store_id)
             else:

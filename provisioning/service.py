@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from provisioning import audit
 from provisioning.actors import Actor
 from provisioning.db import session_scope
-from provisioning.engines import ENGINES, get_engine
+from provisioning.engines import get_engine
 from provisioning.engines.base import Engine
 from provisioning.errors import (
     InvalidStateError,
@@ -32,7 +32,9 @@ from provisioning.errors import (
     PermissionDeniedError,
     ValidationError,
 )
+from provisioning.lifecycle.plans import PlanCommands
 from provisioning.lifecycle.suspension import SuspensionCommands
+from provisioning.lifecycle.wakeup import intent_recorded
 from provisioning.models import LIVE, AuditEvent, ClusterStatus, Store, StoreStatus, User, utcnow
 from provisioning.names import namespace_for, validate_store_name
 from provisioning.operations.store_logs import MAX_TAIL_LINES, TAIL_LINES, ContainerLog
@@ -118,7 +120,7 @@ class Usage:
         return max(0, self.allowed - self.used)
 
 
-class StoreService(SuspensionCommands):
+class StoreService(SuspensionCommands, PlanCommands):
     def __init__(self, db: DbEngine, settings: Settings, *, secrets: SecretReader | None = None) -> None:
         self.db = db
         self.settings = settings
@@ -126,10 +128,10 @@ class StoreService(SuspensionCommands):
 
     # -- commands -------------------------------------------------------------------------
 
-    def create_store(self, actor: Actor, name: object, *, engine: str = "woocommerce") -> Store:
+    def create_store(self, actor: Actor, name: object, *, engine: str = "woocommerce", plan: object = None) -> Store:
         """Validate, enforce limits in the database, and queue the store as `requested`."""
         name = validate_store_name(name)
-        store_engine = get_engine(engine)
+        store_engine, chosen = get_engine(engine), self._chosen_plan(actor, plan)
         with session_scope(self.db) as session:
             owner = self._lock_user(session, actor)
             if session.exec(select(Store.id).where(Store.active_name == name)).first():
@@ -154,12 +156,14 @@ class StoreService(SuspensionCommands):
             store.namespace = namespace_for(name, store.id)
             store.url = self.settings.store_url(name)
             store.admin_user = f"{name}-admin"[:60]
+            store.plan = chosen.name
             session.add(store)
             audit.record(session, actor=actor.username, action="store.create", store_id=store.id, store_name=name)
             try:
                 session.flush()
             except IntegrityError:
                 raise NameTakenError(f"A store named {name!r} already exists; choose another name.") from None
+            intent_recorded(session)  # the reconciler starts on commit, not at its next pass
         log.info("store %s (%s) requested by %s", name, store.id, actor.username)
         return store
 
@@ -180,6 +184,7 @@ class StoreService(SuspensionCommands):
             store.updated_at = utcnow()
             session.add(store)
             audit.record(session, actor=actor.username, action="store.delete", store_id=store.id, store_name=store.name)
+            intent_recorded(session)
         log.info("store %s (%s) deletion requested by %s", store.name, store.id, actor.username)
         return store
 
@@ -201,6 +206,7 @@ class StoreService(SuspensionCommands):
             store.updated_at = utcnow()
             session.add(store)
             audit.record(session, actor=actor.username, action="store.retry", store_id=store.id, store_name=store.name)
+            intent_recorded(session)
         return store
 
     # -- queries --------------------------------------------------------------------------
@@ -368,10 +374,6 @@ class StoreService(SuspensionCommands):
     def cluster_status(self) -> ClusterStatus | None:
         with Session(self.db) as session:
             return session.get(ClusterStatus, 1)
-
-    @staticmethod
-    def engines() -> dict[str, str]:
-        return {name: engine.title for name, engine in ENGINES.items()}
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -7,11 +7,13 @@ The README's settings table is generated from `SETTINGS_DOC` so the two cannot d
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from provisioning.catalog import plans
 from provisioning.catalog import woocommerce as woo_pins
 from provisioning.errors import SettingsError
 
@@ -139,6 +141,28 @@ class Settings:
         },
     )
     volume_size: str = field(default="2Gi", metadata={"env": "STORE_VOLUME_SIZE", "doc": "Size of each store volume"})
+    # -- plans (provisioning/catalog/plans.py; docs/operations.md "Plans and resize") --
+    plans_json: str = field(
+        default="",
+        metadata={
+            "env": "PLANS",
+            "doc": "Plans as JSON (a list); empty = small, medium, large (small = the settings above)",
+        },
+    )
+    plans_file: str = field(
+        default="", metadata={"env": "PLANS_FILE", "doc": "YAML or JSON file of plans, read when PLANS is empty"}
+    )
+    default_plan: str = field(
+        default="",
+        metadata={
+            "env": "DEFAULT_PLAN",
+            "doc": "Plan of stores ordered without one (an orderable one); empty = small (or the first orderable)",
+        },
+    )
+    orderable_plans: str = field(
+        default="",
+        metadata={"env": "ORDERABLE_PLANS", "doc": "Comma-separated plans users may order; empty = all (admins: any)"},
+    )
     wordpress_image: str = field(
         default=woo_pins.WORDPRESS_IMAGE,
         metadata={
@@ -290,8 +314,14 @@ class Settings:
             raise SettingsError(f"DOMAIN {self.domain!r} is not a DNS name")
         _parse_pairs(self.store_node_selector)
         _parse_tolerations(self.store_tolerations)
+        plans.load_catalog(self)  # SettingsError names the plan and the field to fix
         if self.cookie_key and len(self.cookie_key) < 32:
             raise SettingsError("COOKIE_KEY must be at least 32 characters (it signs the login cookies).")
+
+    @functools.cached_property
+    def catalog(self) -> plans.Catalog:
+        """The plans on offer (validated at start-up by `validate`)."""
+        return plans.load_catalog(self)
 
     @property
     def node_selector(self) -> dict[str, str]:

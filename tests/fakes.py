@@ -140,7 +140,8 @@ class FakeCluster:
         if check.kind == "Job" and self.job_failed:
             obj["status"] = {"conditions": [{"type": "Failed", "status": "True", "message": "BackoffLimitExceeded"}]}
         elif check.kind in self.ready_kinds:
-            obj["status"] = {"readyReplicas": 1, "availableReplicas": 1, "succeeded": 1}
+            count = max(1, (obj.get("spec") or {}).get("replicas") or 1)  # every replica a plan asks for
+            obj["status"] = {"readyReplicas": count, "availableReplicas": count, "succeeded": 1}
         return evaluate(check, obj)
 
     def warning_events(self, namespace: str) -> list[WarningEvent]:

@@ -1,4 +1,4 @@
-"""`stores ...`: list (with filters), show, delete, retry, suspend and resume any user's store.
+"""`stores ...`: list (with filters), show, delete, retry, suspend, resume and re-plan any user's store.
 
 Every command calls StoreService as the acting admin: the same state checks (a deleted
 store cannot be deleted again, only failed stores retry) and the same audit rows as the
@@ -137,6 +137,13 @@ def cmd_resume(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(ctx: Context, args: argparse.Namespace) -> int:
+    store = ctx.platform.stores.change_plan(ctx.actor, resolve(ctx, args.store).id, args.plan)
+    text = f"Changing store {store.name!r} ({store.id}) to plan {store.plan!r}: pods restart, volumes only grow."
+    ctx.out.emit({"store": store_json(store)}, text)
+    return 0
+
+
 def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     """The `stores` group and its commands, each with the global options (`common`)."""
     group = groups.add_parser("stores", help="every user's stores", description=__doc__)
@@ -181,3 +188,10 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     resume = commands.add_parser("resume", parents=[common], allow_abbrev=False, help="bring a suspended store back")
     resume.add_argument("store", metavar="ID_OR_NAME")
     resume.set_defaults(handler=cmd_resume)
+
+    plan = commands.add_parser(
+        "plan", parents=[common], allow_abbrev=False, help="move a ready store to another plan (volumes never shrink)"
+    )
+    plan.add_argument("store", metavar="ID_OR_NAME")
+    plan.add_argument("plan", metavar="PLAN")
+    plan.set_defaults(handler=cmd_plan)

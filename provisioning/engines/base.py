@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from provisioning.catalog.plans import EnginePlan, Plan
 from provisioning.settings import Settings
 
 Manifest = dict[str, Any]
@@ -35,6 +36,8 @@ class StoreSpec:
     engine: str
     admin_user: str
     admin_email: str
+    # The store's plan (its volumes as the store has them); None: the default plan.
+    plan: Plan | None = None
 
     def host(self, settings: Settings) -> str:
         return f"{self.name}.{settings.domain}"
@@ -84,13 +87,19 @@ class Engine(Protocol):
 
     def secret(self, spec: StoreSpec, values: Mapping[str, str]) -> Manifest: ...
 
-    def workloads(self, spec: StoreSpec, settings: Settings) -> list[Manifest]: ...
+    def workloads(self, spec: StoreSpec, settings: Settings, *, plan: Plan | None = None) -> list[Manifest]: ...
 
     def checks(self, spec: StoreSpec) -> list[Check]: ...
 
     def admin_path(self) -> str: ...
 
     def shopper_path(self, spec: StoreSpec) -> list[ShopperRequest]: ...
+
+
+def engine_plan(spec: StoreSpec, settings: Settings, plan: Plan | None = None, *, engine: str) -> EnginePlan:
+    """What `plan` (else the spec's, else the default plan) gives `engine`'s stores."""
+    chosen = plan or spec.plan or settings.catalog.get(settings.catalog.default)
+    return chosen.for_engine(engine)
 
 
 def store_labels(spec: StoreSpec, *, component: str | None = None) -> dict[str, str]:

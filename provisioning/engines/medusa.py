@@ -24,9 +24,10 @@ import secrets
 from collections.abc import Mapping
 
 from provisioning import credentials
+from provisioning.catalog.plans import Plan
 from provisioning.engines import medusa_backing as backing
 from provisioning.engines import medusa_manifests as m
-from provisioning.engines.base import Check, Manifest, ShopperRequest, StoreSpec
+from provisioning.engines.base import Check, Manifest, ShopperRequest, StoreSpec, engine_plan
 from provisioning.engines.tenancy import Flow, NetworkFlows, credentials_secret, store_ingress, tenancy_manifests
 from provisioning.settings import Settings
 
@@ -97,16 +98,17 @@ class MedusaEngine:
     def secret(self, spec: StoreSpec, values: Mapping[str, str]) -> Manifest:
         return credentials_secret(spec, values)
 
-    def workloads(self, spec: StoreSpec, settings: Settings) -> list[Manifest]:
+    def workloads(self, spec: StoreSpec, settings: Settings, *, plan: Plan | None = None) -> list[Manifest]:
+        sizes = engine_plan(spec, settings, plan, engine="medusa")
         return [
-            *tenancy_manifests(spec, settings, flows=FLOWS, quota=quota(settings)),
+            *tenancy_manifests(spec, settings, flows=FLOWS, quota=quota(settings), plan=sizes),
             backing.postgres_service(spec),
-            backing.postgres(spec, settings),
+            backing.postgres(spec, settings, plan=plan),
             backing.redis_service(spec),
             backing.redis(spec, settings),
-            m.static_volume(spec, settings),
+            m.static_volume(spec, settings, plan=plan),
             m.server_service(spec),
-            m.server(spec, settings),
+            m.server(spec, settings, plan=plan),
             m.worker(spec, settings),
             m.setup_job(spec, settings),
             store_ingress(spec, settings, service="medusa", port=m.PORT, component="server"),

@@ -16,7 +16,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioning.engines.base import LABEL_COMPONENT, LABEL_STORE_ID, Manifest, StoreSpec, metadata, store_labels
+from provisioning.catalog.plans import Plan
+from provisioning.engines.base import (
+    LABEL_COMPONENT,
+    LABEL_STORE_ID,
+    Manifest,
+    StoreSpec,
+    engine_plan,
+    metadata,
+    store_labels,
+)
 from provisioning.engines.pods import container_security, placement, pod_security, resources, secret_env, storage
 from provisioning.settings import Settings
 
@@ -82,7 +91,7 @@ def postgres_service(spec: StoreSpec) -> Manifest:
     return _headless_service(spec, "postgres", "database", "postgres", PG_PORT)
 
 
-def postgres(spec: StoreSpec, settings: Settings) -> Manifest:
+def postgres(spec: StoreSpec, settings: Settings, *, plan: Plan | None = None) -> Manifest:
     """PostgreSQL with its volume; ready when it accepts TCP connections to the store's DB.
 
     pg_isready over TCP (not the socket) fails while the entrypoint's first-start server
@@ -136,7 +145,9 @@ def postgres(spec: StoreSpec, settings: Settings) -> Manifest:
             "volumeClaimTemplates": [
                 {
                     "metadata": {"name": "data", "labels": store_labels(spec, component="database")},
-                    "spec": storage(settings),
+                    "spec": storage(
+                        settings, size=engine_plan(spec, settings, plan, engine="medusa").volume("database")
+                    ),
                 }
             ],
         },

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioning.engines.base import Manifest, StoreSpec, metadata, store_labels
+from provisioning.catalog.plans import Plan
+from provisioning.engines.base import Manifest, StoreSpec, engine_plan, metadata, store_labels
 from provisioning.engines.medusa_backing import (
     DB_NAME,
     DB_USER,
@@ -25,7 +26,15 @@ from provisioning.engines.medusa_backing import (
     cluster_ip_service,
     selector,
 )
-from provisioning.engines.pods import container_security, placement, pod_security, resources, secret_env, storage
+from provisioning.engines.pods import (
+    container_security,
+    placement,
+    pod_security,
+    resources,
+    secret_env,
+    storage,
+    with_replicas_together,
+)
 from provisioning.settings import Settings
 
 PORT = 9000
@@ -213,13 +222,13 @@ def _pod(settings: Settings, containers: list[dict[str, Any]], volumes: list[dic
     }
 
 
-def static_volume(spec: StoreSpec, settings: Settings) -> Manifest:
+def static_volume(spec: StoreSpec, settings: Settings, *, plan: Plan | None = None) -> Manifest:
     """Uploads of the local file provider (product images from the admin), kept on restart."""
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
         "metadata": metadata(spec, "medusa-static", component="server"),
-        "spec": storage(settings),
+        "spec": storage(settings, size=engine_plan(spec, settings, plan, engine="medusa").volume("uploads")),
     }
 
 
@@ -227,7 +236,7 @@ def server_service(spec: StoreSpec) -> Manifest:
     return cluster_ip_service(spec, "medusa", "server", "http", PORT)
 
 
-def server(spec: StoreSpec, settings: Settings) -> Manifest:
+def server(spec: StoreSpec, settings: Settings, *, plan: Plan | None = None) -> Manifest:
     """The HTTP server: Store API, Admin API and the admin UI at /app."""
     container = _medusa_container(
         spec, settings, name="medusa", command="/app/bin/store-start", mode="server", sizes=SERVER_RESOURCES
@@ -239,7 +248,8 @@ def server(spec: StoreSpec, settings: Settings) -> Manifest:
     container["livenessProbe"] = _http_probe("/health", period=20, failures=6)
     pod = _pod(settings, [container], [{"name": "static", "persistentVolumeClaim": {"claimName": "medusa-static"}}])
     pod["initContainers"] = [setup_gate(settings)]
-    return _deployment(spec, "medusa-server", "server", pod)
+    replicas = engine_plan(spec, settings, plan, engine="medusa").replicas
+    return _deployment(spec, "medusa-server", "server", pod, replicas=replicas)
 
 
 def worker(spec: StoreSpec, settings: Settings) -> Manifest:
@@ -262,20 +272,22 @@ def worker(spec: StoreSpec, settings: Settings) -> Manifest:
     return _deployment(spec, "medusa-worker", "worker", pod)
 
 
-def _deployment(spec: StoreSpec, name: str, component: str, pod: dict[str, Any]) -> Manifest:
-    return {
+def _deployment(spec: StoreSpec, name: str, component: str, pod: dict[str, Any], *, replicas: int = 1) -> Manifest:
+    manifest = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": metadata(spec, name, component=component),
         "spec": {
-            "replicas": 1,
+            "replicas": replicas,
             # Never two of a pod at once: the quota is sized for one of each, and the
-            # server's upload volume is ReadWriteOnce.
+            # server's upload volume is ReadWriteOnce (a plan's extra server replicas
+            # share its node, see with_replicas_together).
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": selector(spec, component)},
             "template": {"metadata": {"labels": store_labels(spec, component=component)}, "spec": pod},
         },
     }
+    return with_replicas_together(manifest, selector(spec, component), replicas)
 
 
 def setup_job(spec: StoreSpec, settings: Settings) -> Manifest:

@@ -75,3 +75,13 @@ def storage(settings: Settings, *, size: str | None = None) -> dict[str, Any]:
     if settings.storage_class:
         spec["storageClassName"] = settings.storage_class
     return spec
+
+
+def with_replicas_together(manifest: dict[str, Any], selector: dict[str, str], replicas: int) -> dict[str, Any]:
+    """More than one replica of a pod mounting a ReadWriteOnce volume (a plan's web
+    replicas): keep them on one node, where they may share it. One replica: unchanged."""
+    if replicas > 1:
+        pod = manifest["spec"]["template"]["spec"]
+        term = {"labelSelector": {"matchLabels": dict(selector)}, "topologyKey": "kubernetes.io/hostname"}
+        pod.setdefault("affinity", {})["podAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+    return manifest

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from provisioning.catalog.plans import BASE_LIMITS, EnginePlan
 from provisioning.engines.base import (
     LABEL_COMPONENT,
     LABEL_OWNER,
@@ -35,8 +36,15 @@ def namespace(spec: StoreSpec) -> Manifest:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace, "labels": labels}}
 
 
-def resource_quota(spec: StoreSpec, settings: Settings, *, overrides: Mapping[str, str] | None = None) -> Manifest:
-    """The store's quota; `overrides` lets an engine whose pods need more (Medusa) say so.
+def resource_quota(
+    spec: StoreSpec,
+    settings: Settings,
+    *,
+    overrides: Mapping[str, str] | None = None,
+    plan: EnginePlan | None = None,
+) -> Manifest:
+    """The store's quota; `overrides` lets an engine whose pods need more (Medusa) say so,
+    and the store's `plan` (provisioning/catalog/plans.py) has the last word.
 
     Overrides come from that engine's own settings, so every value stays a setting.
     """
@@ -53,6 +61,7 @@ def resource_quota(spec: StoreSpec, settings: Settings, *, overrides: Mapping[st
         "services.nodeports": "0",
     }
     hard.update(overrides or {})
+    hard.update(plan.quota if plan else {})
     return {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
@@ -61,7 +70,8 @@ def resource_quota(spec: StoreSpec, settings: Settings, *, overrides: Mapping[st
     }
 
 
-def limit_range(spec: StoreSpec) -> Manifest:
+def limit_range(spec: StoreSpec, *, plan: EnginePlan | None = None) -> Manifest:
+    limits = plan.limits if plan else BASE_LIMITS
     return {
         "apiVersion": "v1",
         "kind": "LimitRange",
@@ -70,9 +80,9 @@ def limit_range(spec: StoreSpec) -> Manifest:
             "limits": [
                 {
                     "type": "Container",
-                    "default": {"cpu": "500m", "memory": "512Mi"},
-                    "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
-                    "max": {"cpu": "1", "memory": "1Gi"},
+                    "default": dict(limits["default"]),
+                    "defaultRequest": dict(limits["defaultRequest"]),
+                    "max": dict(limits["max"]),
                 }
             ]
         },
@@ -258,11 +268,12 @@ def tenancy_manifests(
     db_clients: tuple[str, ...] = DEFAULT_DB_CLIENTS,
     flows: NetworkFlows | None = None,
     quota: Mapping[str, str] | None = None,
+    plan: EnginePlan | None = None,
 ) -> list[Manifest]:
     return [
         namespace(spec),
-        limit_range(spec),
-        resource_quota(spec, settings, overrides=quota),
+        limit_range(spec, plan=plan),
+        resource_quota(spec, settings, overrides=quota, plan=plan),
         *network_policies(spec, settings, web_port=web_port, db_port=db_port, db_clients=db_clients, flows=flows),
     ]
 

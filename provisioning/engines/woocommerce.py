@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from provisioning import credentials
+from provisioning.catalog.plans import Plan
 from provisioning.engines import woocommerce_jobs, wordpress_runtime
 from provisioning.engines.base import (
     LABEL_COMPONENT,
@@ -21,6 +22,7 @@ from provisioning.engines.base import (
     Manifest,
     ShopperRequest,
     StoreSpec,
+    engine_plan,
     metadata,
     store_labels,
 )
@@ -31,6 +33,7 @@ from provisioning.engines.pods import (
     resources,
     secret_env,
     storage,
+    with_replicas_together,
 )
 from provisioning.engines.tenancy import credentials_secret, store_ingress, tenancy_manifests
 from provisioning.engines.woocommerce_contract import (
@@ -82,15 +85,16 @@ class WooCommerceEngine:
     def secret(self, spec: StoreSpec, values: Mapping[str, str]) -> Manifest:
         return credentials_secret(spec, values)
 
-    def workloads(self, spec: StoreSpec, settings: Settings) -> list[Manifest]:
+    def workloads(self, spec: StoreSpec, settings: Settings, *, plan: Plan | None = None) -> list[Manifest]:
+        sizes = engine_plan(spec, settings, plan, engine="woocommerce")
         return [
-            *tenancy_manifests(spec, settings, web_port=WEB_PORT, db_port=DB_PORT, db_clients=DB_CLIENTS),
+            *tenancy_manifests(spec, settings, web_port=WEB_PORT, db_port=DB_PORT, db_clients=DB_CLIENTS, plan=sizes),
             self.database_service(spec),
-            self.database(spec, settings),
-            self.web_volume(spec, settings),
+            self.database(spec, settings, plan=plan),
+            self.web_volume(spec, settings, plan=plan),
             self.web_config(spec),
             self.web_service(spec),
-            self.web(spec, settings),
+            self.web(spec, settings, plan=plan),
             self.setup_job(spec, settings),
             self.cron_job(spec, settings),
             self.ingress(spec, settings),
@@ -128,7 +132,7 @@ class WooCommerceEngine:
             },
         }
 
-    def database(self, spec: StoreSpec, settings: Settings) -> Manifest:
+    def database(self, spec: StoreSpec, settings: Settings, *, plan: Plan | None = None) -> Manifest:
         labels = store_labels(spec, component="database")
         selector = {LABEL_STORE_ID: spec.id, LABEL_COMPONENT: "database"}
         return {
@@ -187,7 +191,9 @@ class WooCommerceEngine:
                 "volumeClaimTemplates": [
                     {
                         "metadata": {"name": "data", "labels": store_labels(spec, component="database")},
-                        "spec": storage(settings),
+                        "spec": storage(
+                            settings, size=engine_plan(spec, settings, plan, engine="woocommerce").volume("database")
+                        ),
                     }
                 ],
             },
@@ -195,12 +201,12 @@ class WooCommerceEngine:
 
     # -- web ------------------------------------------------------------------------------
 
-    def web_volume(self, spec: StoreSpec, settings: Settings) -> Manifest:
+    def web_volume(self, spec: StoreSpec, settings: Settings, *, plan: Plan | None = None) -> Manifest:
         return {
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
             "metadata": metadata(spec, "wordpress-data", component="web"),
-            "spec": storage(settings),
+            "spec": storage(settings, size=engine_plan(spec, settings, plan, engine="woocommerce").volume("uploads")),
         }
 
     def web_service(self, spec: StoreSpec) -> Manifest:
@@ -224,14 +230,15 @@ class WooCommerceEngine:
             "data": {"mpm_prefork.conf": wordpress_runtime.mpm_prefork_conf(WEB_MEMORY_LIMIT_MIB)},
         }
 
-    def web(self, spec: StoreSpec, settings: Settings) -> Manifest:
+    def web(self, spec: StoreSpec, settings: Settings, *, plan: Plan | None = None) -> Manifest:
         selector = {LABEL_STORE_ID: spec.id, LABEL_COMPONENT: "web"}
-        return {
+        replicas = engine_plan(spec, settings, plan, engine="woocommerce").replicas
+        manifest = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": metadata(spec, "wordpress", component="web"),
             "spec": {
-                "replicas": 1,
+                "replicas": replicas,
                 # One RWO volume: the old pod must release it before the new one starts.
                 "strategy": {"type": "Recreate"},
                 "selector": {"matchLabels": selector},
@@ -285,6 +292,7 @@ class WooCommerceEngine:
                 },
             },
         }
+        return with_replicas_together(manifest, selector, replicas)
 
     # -- setup and cron (woocommerce_jobs.py) -------------------------------------------
 

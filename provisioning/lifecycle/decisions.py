@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from provisioning.engines.base import Check, Manifest, StoreSpec
 from provisioning.kube import ClusterInfo, Observation, WarningEvent
 from provisioning.models import Store
+from provisioning.settings import Settings
 
 
 class Cluster(Protocol):
@@ -62,7 +63,9 @@ class StepResult:
     audit_detail: str = ""
 
 
-def spec_for(store: Store, owner: str) -> StoreSpec:
+def spec_for(store: Store, owner: str, settings: Settings | None = None) -> StoreSpec:
+    """The store's facts; with `settings`, its plan too (else manifests use the default plan)."""
+    plan = settings.catalog.for_store(store.plan, store.engine, store.volume_sizes) if settings else None
     return StoreSpec(
         id=store.id,
         name=store.name,
@@ -71,6 +74,7 @@ def spec_for(store: Store, owner: str) -> StoreSpec:
         engine=store.engine,
         admin_user=store.admin_user,
         admin_email=f"{store.admin_user}@{store.name}.invalid",
+        plan=plan,
     )
 
 

@@ -76,7 +76,7 @@ class StoreSteps:
         store, owner = loaded
         recovering = status == StoreStatus.FAILED
         engine = get_engine(store.engine)
-        spec = spec_for(store, owner)
+        spec = spec_for(store, owner, self.settings)
         now = self.clock()
         changes: dict[str, Any] = {}
         if store.applied_at is None and not recovering:
@@ -170,7 +170,7 @@ class StoreSteps:
         if loaded is None or loaded[0].status != StoreStatus.READY:
             return None
         store, owner = loaded
-        spec = spec_for(store, owner)
+        spec = spec_for(store, owner, self.settings)
         result = monitor.run_check(self.cluster, spec, self.settings, simulated=self._store_simulated(spec.namespace))
         changes, action = monitor.ready_store_changes(store, result, self.clock())
         return StepResult(changes, action, result.message[:500] if action else "")
@@ -217,8 +217,8 @@ class StoreSteps:
                     "next_attempt_at": self.clock() + timedelta(seconds=30),
                 }
             )
-        if status in (StoreStatus.SUSPENDING, StoreStatus.RESUMING):  # the data is intact: say so, retry
-            verb = "Suspending" if status == StoreStatus.SUSPENDING else "Resuming"
+        if status in (StoreStatus.SUSPENDING, StoreStatus.RESUMING, StoreStatus.RESIZING):  # data intact: retry
+            verb = {"suspending": "Suspending", "resuming": "Resuming"}.get(status, "Changing the plan")
             return StepResult(
                 {
                     "health": "erroring",

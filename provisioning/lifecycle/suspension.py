@@ -17,6 +17,7 @@ from sqlmodel import Session
 from provisioning import audit
 from provisioning.db import session_scope
 from provisioning.errors import InvalidStateError, PermissionDeniedError, ValidationError
+from provisioning.lifecycle.wakeup import intent_recorded
 from provisioning.models import Store, StoreStatus, utcnow
 
 if TYPE_CHECKING:
@@ -117,6 +118,7 @@ class SuspensionCommands:
                 store_name=store.name,
                 detail=("by an administrator: " if by_admin else "by the owner") + (text if by_admin else ""),
             )
+            intent_recorded(session)
         log.info("store %s (%s) suspension requested by %s", store.name, store.id, actor.username)
         return store
 
@@ -154,5 +156,6 @@ class SuspensionCommands:
                 store_id=store.id,
                 store_name=store.name,
             )
+            intent_recorded(session)
         log.info("store %s (%s) resume requested by %s", store.name, store.id, actor.username)
         return store

@@ -36,7 +36,7 @@ class SuspensionSteps(StoreSteps):
         if loaded is None or loaded[0].status != StoreStatus.SUSPENDING:
             return None
         store, owner = loaded
-        spec = spec_for(store, owner)
+        spec = spec_for(store, owner, self.settings)
         manifests = get_engine(store.engine).workloads(spec, self.settings)
         now = self.clock()
         changes: dict[str, Any] = {}
@@ -66,7 +66,7 @@ class SuspensionSteps(StoreSteps):
             return None
         store, owner = loaded
         engine = get_engine(store.engine)
-        spec = spec_for(store, owner)
+        spec = spec_for(store, owner, self.settings)
         now = self.clock()
         changes: dict[str, Any] = {}
         if store.scale_applied_at is None:

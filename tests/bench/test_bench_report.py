@@ -109,3 +109,14 @@ def test_the_api_phase_has_its_targets_and_keys_and_runs_alone() -> None:
     )
     _, only_api = parse(["--phases", "api", "--api-seconds", "5", "--api-clients", "4"])
     assert (only_api.phases, only_api.api_seconds, only_api.api_clients) == (("api",), 5.0, 4)
+
+
+def test_the_pickup_phase_has_its_target_and_keys_and_runs_alone() -> None:
+    target = {t.metric: t for t in report.targets(Config())}["pickup_p50_ms"]
+    assert target.met(99.9) and not target.met(100)
+    assert "pickup_p50_ms" not in {t.metric for t in report.targets(Config(phases=("api",)))}
+    assert {"pickup_p50_ms", "pickup_p95_ms"} <= set(report.required_keys(Config()))
+    flat = report.headline({"pickup": {"pickup_ms": {"p50": 40.0, "p95": 90.0}}}, Config())
+    assert (flat["pickup_p50_ms"], flat["pickup_p95_ms"]) == (40.0, 90.0)
+    _, only_pickup = parse(["--phases", "pickup", "--pickup-orders", "5"])
+    assert (only_pickup.phases, only_pickup.pickup_orders) == (("pickup",), 5)

@@ -70,7 +70,8 @@ WORKER_RULES: dict[tuple[str, str, tuple[str, ...]], set[str]] = {
     ("", "resourcequotas", ()): {"create", "patch"},
     ("", "limitranges", ()): {"create", "patch"},
     ("", "services", ()): {"create", "patch"},
-    ("", "persistentvolumeclaims", ()): {"create", "patch"},
+    ("", "persistentvolumeclaims", ()): {"get", "create", "patch"},  # get and patch: a plan change grows claims
+    ("storage.k8s.io", "storageclasses", ()): {"get"},  # ...where the claim's StorageClass allows expansion
     ("", "secrets", ()): {"create"},
     ("", "secrets", (SECRET_NAME,)): {"get"},
     ("", "events", ()): {"list"},

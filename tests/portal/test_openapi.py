@@ -106,7 +106,7 @@ def basic(user: str, password: str | None = None) -> str:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     workdir = tmp_path_factory.mktemp("openapi")
-    env = portal_env(workdir, reconciler=False, inherit=True, MAX_STORES_PER_USER="2")
+    env = portal_env(workdir, reconciler=False, inherit=True, MAX_STORES_PER_USER="2", ORDERABLE_PLANS="small,medium")
     platform = build_platform(env)
     try:
         with run_portal(env, workdir / "portal.log") as url:
@@ -177,6 +177,9 @@ def test_every_route_answers_as_documented(live: tuple[str, Any]) -> None:
     status, store = check("POST", "/api/stores", "createStore", auth=alice, body={"name": "spec-shop"})
     assert status == 201, store
     assert check("POST", "/api/stores", "createStore", auth=alice, body={"name": "Bad_Name"})[0] == 400
+    assert store["plan"] == "small"  # the default plan
+    large = {"name": "big-shop", "plan": "large"}
+    assert check("POST", "/api/stores", "createStore", auth=alice, body=large)[0] == 403  # not orderable by users
     bad_type = {"name": "x-shop", "type": "shopify"}
     assert check("POST", "/api/stores", "createStore", auth=alice, body=bad_type, valid_request=False)[0] == 400
     assert check("POST", "/api/stores", "createStore", auth=alice, raw=b"{nope", valid_request=False)[0] == 400
@@ -208,6 +211,31 @@ def test_every_route_answers_as_documented(live: tuple[str, Any]) -> None:
     assert status == 503, body
     assert check("GET", f"{one}/logs?tail=abc", "storeLogs", auth=alice, valid_request=False)[0] == 400
     assert check("GET", "/api/stores/nope/logs", "storeLogs", auth=alice)[0] == 404
+
+    # Change plan: only a ready store, only to a plan the user may order, volumes never shrink.
+    plan = f"{one}/plan"
+    assert check("POST", plan, "changeStorePlan", auth=alice, body={"plan": "medium"})[0] == 409  # not ready
+    assert check("POST", "/api/stores/nope/plan", "changeStorePlan", auth=alice, body={"plan": "medium"})[0] == 404
+    with Session(platform.db) as session:
+        session.execute(update(Store).where(col(Store.id) == store["id"]).values(status=StoreStatus.READY))
+        session.commit()
+    assert check("POST", plan, "changeStorePlan", auth=alice, body={"plan": "gold"})[0] == 400
+    assert check("POST", plan, "changeStorePlan", auth=alice, body={}, valid_request=False)[0] == 400
+    assert check("POST", plan, "changeStorePlan", auth=alice, body={"plan": "large"})[0] == 403
+    status, resized = check("POST", plan, "changeStorePlan", auth=admin, body={"plan": "large"})
+    assert status == 202 and resized["status"] == "resizing" and resized["plan"] == "large", resized
+    grown = {"database": "20Gi", "uploads": "20Gi"}  # what the reconciler records once the volumes grew
+    with Session(platform.db) as session:
+        session.execute(
+            update(Store).where(col(Store.id) == store["id"]).values(status=StoreStatus.READY, volume_sizes=grown)
+        )
+        session.commit()
+    status, shrink = check("POST", plan, "changeStorePlan", auth=alice, body={"plan": "medium"})
+    assert status == 409 and "Volumes never shrink" in shrink["error"], shrink
+    assert check("POST", plan, "changeStorePlan", valid_request=False, body={"plan": "small"})[0] == 401
+    with Session(platform.db) as session:  # back to where the retry left it
+        session.execute(update(Store).where(col(Store.id) == store["id"]).values(status=StoreStatus.REQUESTED))
+        session.commit()
 
     # Suspend and resume: only from ready and suspended; an administrator gives a reason,
     # and then only an administrator may resume.

@@ -122,3 +122,21 @@ def test_suspend_needs_a_reason_for_another_users_store_then_resume(
     set_store(platform.db, store.id, status=StoreStatus.SUSPENDED)
     resumed = cli("--as", "admin", "--json", "stores", "resume", "alice-woo")
     assert resumed.code == OK and resumed.json()["store"]["status"] == "resuming"
+
+
+def test_plan_changes_a_ready_store_and_refuses_shrinking(
+    cli: Any, platform: Platform, shops: dict[str, Store]
+) -> None:
+    store = shops["alice-medusa"]
+    early = cli("--as", "admin", "stores", "plan", "alice-medusa", "large")
+    assert early.code == REFUSED and "still provisioning" in early.err
+    set_store(platform.db, store.id, status=StoreStatus.READY)
+    changed = cli("--as", "admin", "--json", "stores", "plan", "alice-medusa", "large")
+    assert changed.code == OK, changed.err
+    assert changed.json()["store"]["status"] == "resizing"
+    assert [(e.actor, e.detail) for e in audit_rows(platform, "store.plan_change_requested")] == [
+        ("admin", "from small to large")
+    ]
+    set_store(platform.db, store.id, status=StoreStatus.READY, volume_sizes={"database": "20Gi", "uploads": "20Gi"})
+    shrink = cli("--as", "admin", "stores", "plan", "alice-medusa", "small")
+    assert shrink.code == REFUSED and "Volumes never shrink" in shrink.err
