@@ -42,13 +42,13 @@ test: venv
 	@$(call timed,lint,$(PY) -m ruff check . && $(PY) -m ruff format --check .)
 	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
-## The edit-test loop (56 s on 2 cores): no control plane, PostgreSQL, browser, store software, real
+## The edit-test loop (42 s on 2 idle cores): no control plane, PostgreSQL, browser, store software, real
 ## process, page rendering (AppTest), or any test with another heavy marker (see --fast in
 ## tests/conftest.py), spread over every core (pytest-xdist; each worker has its own databases).
 test-fast: venv
 	$(PY) -m pytest --fast -n auto -q --durations=5 $(PYTEST_ARGS)
 
-## test-fast plus the page tests (Streamlit AppTest): everything that needs no server (70 s).
+## test-fast plus the page tests (Streamlit AppTest): everything that needs no server (64 s).
 test-unit: venv
 	$(PY) -m pytest --fast --pages -n auto -q --durations=5 $(PYTEST_ARGS)
 
