@@ -18,16 +18,13 @@ the row (`plan_applied_at`, `volume_sizes`).
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
 from typing import Any
 
-from provisioning import causes
 from provisioning.catalog.plans import EnginePlan, quantity
 from provisioning.engines import get_engine
 from provisioning.engines.base import Manifest, StoreSpec
-from provisioning.health import monitor
-from provisioning.lifecycle.decisions import StepResult, conditions_from, minutes_or_seconds, spec_for
-from provisioning.lifecycle.store_steps import EVENT_SKEW, RECOVERY_INTERVAL, StoreSteps
+from provisioning.lifecycle.decisions import StepResult, conditions_from, spec_for
+from provisioning.lifecycle.store_steps import StoreSteps
 from provisioning.models import ShopperStatus, StoreStatus
 
 # The claim behind each plan volume, per engine (a StatefulSet's claim is <template>-<set>-0).
@@ -94,13 +91,7 @@ class PlanSteps(StoreSteps):
         notes = volume_notes(sizes, target, store.plan)
         started = store.plan_changed_at or now
         if pending is None:
-            shopper = monitor.run_check(
-                self.cluster, spec, self.settings, simulated=self._store_simulated(spec.namespace)
-            )
-            conditions.append(monitor.shopper_condition(shopper, store.conditions or [], now.isoformat()))
-            changes.update(
-                shopper_status=shopper.status, shopper_message=shopper.message[:1000], shopper_checked_at=now
-            )
+            shopper = self._check_storefront(spec, store, conditions, changes, now)
             if shopper.status != ShopperStatus.FAILED:
                 changes.update(
                     status=StoreStatus.READY,
@@ -118,22 +109,16 @@ class PlanSteps(StoreSteps):
             pending_message = f"Waiting for the storefront: {shopper.message}"
         else:
             pending_message = pending
-        events = causes.since(self.cluster.warning_events(spec.namespace), started - EVENT_SKEW)
-        if now - started >= timedelta(seconds=self.settings.provisioning_timeout_seconds):
-            cause = causes.explain(events) or pending_message
-            lead = f"Not ready {minutes_or_seconds(self.settings.provisioning_timeout_seconds)} after the plan change"
-            changes.update(
-                health="erroring",
-                message=f"{lead}. {cause} Still watching: it becomes ready by itself if it gets there."[:2000],
-                next_attempt_at=now + RECOVERY_INTERVAL,
-            )
-            return StepResult(changes)
-        trouble = causes.explain(events, include_unknown=False)
-        if trouble and causes.is_persistent(events):
-            changes.update(health="erroring", message=f"Having trouble changing plan: {trouble}"[:2000])
-        else:
-            changes.update(health="working", message=f"Changing plan: {pending_message} {notes}".strip()[:2000])
-        return StepResult(changes)
+        return self._keep_watching(
+            changes,
+            namespace=spec.namespace,
+            started=started,
+            now=now,
+            pending_message=pending_message,
+            after="the plan change",
+            trouble_label="changing plan",
+            working_message=f"Changing plan: {pending_message} {notes}".strip(),
+        )
 
     def _grow_volumes(self, namespace: str, engine: str, sizes: dict[str, str], target: EnginePlan) -> dict[str, str]:
         """Patch each claim smaller than the plan's size, where its StorageClass allows it."""

@@ -26,6 +26,7 @@ from provisioning.models import FailureKind, ShopperStatus, Store, StoreStatus
 
 if TYPE_CHECKING:
     from provisioning.engines.base import StoreSpec
+    from provisioning.health.shopper import ShopperResult
     from provisioning.lifecycle.decisions import Cluster
     from provisioning.settings import Settings
 
@@ -88,13 +89,7 @@ class StoreSteps:
         changes["conditions"] = conditions
         pending = next((obs for obs in observed.values() if not obs.ready), None)
         if pending is None:
-            shopper = monitor.run_check(
-                self.cluster, spec, self.settings, simulated=self._store_simulated(spec.namespace)
-            )
-            conditions.append(monitor.shopper_condition(shopper, store.conditions or [], now.isoformat()))
-            changes.update(
-                shopper_status=shopper.status, shopper_message=shopper.message[:1000], shopper_checked_at=now
-            )
+            shopper = self._check_storefront(spec, store, conditions, changes, now)
             if shopper.status != ShopperStatus.FAILED:
                 changes.update(
                     status=StoreStatus.READY,
@@ -146,6 +141,46 @@ class StoreSteps:
             changes.update(health="erroring", message=f"Having trouble: {trouble}")
         else:
             changes.update(health="working", message=f"Working: {pending_message}"[:2000])
+        return StepResult(changes)
+
+    def _check_storefront(
+        self, spec: StoreSpec, store: Store, conditions: list[dict[str, Any]], changes: dict[str, Any], now: datetime
+    ) -> ShopperResult:
+        """The shopper-path check once every object is ready; its condition and fields go into `changes`."""
+        shopper = monitor.run_check(self.cluster, spec, self.settings, simulated=self._store_simulated(spec.namespace))
+        conditions.append(monitor.shopper_condition(shopper, store.conditions or [], now.isoformat()))
+        changes.update(shopper_status=shopper.status, shopper_message=shopper.message[:1000], shopper_checked_at=now)
+        return shopper
+
+    def _keep_watching(
+        self,
+        changes: dict[str, Any],
+        *,
+        namespace: str,
+        started: datetime,
+        now: datetime,
+        pending_message: str,
+        after: str,
+        trouble_label: str,
+        working_message: str,
+    ) -> StepResult:
+        """A resume or plan change not ready yet. Never failed (its data is intact, nothing needs
+        re-creating): past the timeout it says so and keeps watching, slower."""
+        events = causes.since(self.cluster.warning_events(namespace), started - EVENT_SKEW)
+        if now - started >= timedelta(seconds=self.settings.provisioning_timeout_seconds):
+            cause = causes.explain(events) or pending_message
+            lead = f"Not ready {minutes_or_seconds(self.settings.provisioning_timeout_seconds)} after {after}"
+            changes.update(
+                health="erroring",
+                message=f"{lead}. {cause} Still watching: it becomes ready by itself if it gets there."[:2000],
+                next_attempt_at=now + RECOVERY_INTERVAL,
+            )
+            return StepResult(changes)
+        trouble = causes.explain(events, include_unknown=False)
+        if trouble and causes.is_persistent(events):
+            changes.update(health="erroring", message=f"Having trouble {trouble_label}: {trouble}"[:2000])
+        else:
+            changes.update(health="working", message=working_message[:2000])
         return StepResult(changes)
 
     def _still_failed(

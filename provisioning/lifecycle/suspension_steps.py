@@ -14,14 +14,11 @@ re-checked as a shopper (only ready ones are), so it is never flagged degraded.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from provisioning import causes
 from provisioning.engines import get_engine
-from provisioning.health import monitor
-from provisioning.lifecycle.decisions import StepResult, conditions_from, minutes_or_seconds, spec_for
-from provisioning.lifecycle.store_steps import EVENT_SKEW, RECOVERY_INTERVAL, StoreSteps
+from provisioning.lifecycle.decisions import StepResult, conditions_from, spec_for
+from provisioning.lifecycle.store_steps import StoreSteps
 from provisioning.lifecycle.suspension import suspended_message
 from provisioning.models import ShopperStatus, StoreStatus
 from provisioning.operations import suspension
@@ -79,13 +76,7 @@ class SuspensionSteps(StoreSteps):
         pending = next((obs for obs in observed.values() if not obs.ready), None)
         started = store.resuming_started_at or now
         if pending is None:
-            shopper = monitor.run_check(
-                self.cluster, spec, self.settings, simulated=self._store_simulated(spec.namespace)
-            )
-            conditions.append(monitor.shopper_condition(shopper, store.conditions or [], now.isoformat()))
-            changes.update(
-                shopper_status=shopper.status, shopper_message=shopper.message[:1000], shopper_checked_at=now
-            )
+            shopper = self._check_storefront(spec, store, conditions, changes, now)
             if shopper.status != ShopperStatus.FAILED:
                 changes.update(
                     status=StoreStatus.READY,
@@ -102,20 +93,13 @@ class SuspensionSteps(StoreSteps):
             pending_message = f"Waiting for the storefront: {shopper.message}"
         else:
             pending_message = pending.message
-        events = causes.since(self.cluster.warning_events(spec.namespace), started - EVENT_SKEW)
-        if now - started >= timedelta(seconds=self.settings.provisioning_timeout_seconds):
-            # Not failed: its data is intact and nothing needs re-creating. Keep watching, slower.
-            cause = causes.explain(events) or pending_message
-            lead = f"Not ready {minutes_or_seconds(self.settings.provisioning_timeout_seconds)} after resuming"
-            changes.update(
-                health="erroring",
-                message=f"{lead}. {cause} Still watching: it becomes ready by itself if it gets there."[:2000],
-                next_attempt_at=now + RECOVERY_INTERVAL,
-            )
-            return StepResult(changes)
-        trouble = causes.explain(events, include_unknown=False)
-        if trouble and causes.is_persistent(events):
-            changes.update(health="erroring", message=f"Having trouble resuming: {trouble}"[:2000])
-        else:
-            changes.update(health="working", message=f"Resuming: {pending_message}"[:2000])
-        return StepResult(changes)
+        return self._keep_watching(
+            changes,
+            namespace=spec.namespace,
+            started=started,
+            now=now,
+            pending_message=pending_message,
+            after="resuming",
+            trouble_label="resuming",
+            working_message=f"Resuming: {pending_message}",
+        )
