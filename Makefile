@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: test-images run test test-fast test-unit test-group real-node lint format dev-cluster dev-cluster-down control-plane store-software test-deps bench bench-api clean venv
+.PHONY: test-images run test test-fast test-unit test-group real-node lint format dev-cluster dev-cluster-down control-plane store-software s3-server test-deps bench bench-api clean venv
 
 venv: $(VENV)/.installed
 
@@ -37,7 +37,7 @@ timed = ( s=$$EPOCHREALTIME; ( $(2) ); rc=$$?; \
 test: venv
 	@mkdir -p $(dir $(PHASES)) && : > $(PHASES)
 	@$(call timed,install test deps + store software + images,$(MAKE) --no-print-directory test-deps store-software test-images) & deps=$$!; \
-	 $(call timed,control plane + real node build,./tools/k8s/build.sh && ./scripts/install-test-deps.sh >/dev/null && ./tools/node/build.sh && ./tools/node/coredns/build.sh >/dev/null && ./tools/node/netpol/build.sh >/dev/null && ./tools/node/traefik/build.sh >/dev/null) & cp=$$!; \
+	 $(call timed,control plane + real node build,./tools/k8s/build.sh && ./scripts/install-test-deps.sh >/dev/null && ./tools/node/build.sh && ./tools/node/coredns/build.sh >/dev/null && ./tools/node/netpol/build.sh >/dev/null && ./tools/node/traefik/build.sh >/dev/null && ./tools/s3/build.sh >/dev/null) & cp=$$!; \
 	 wait $$deps; a=$$?; wait $$cp; b=$$?; test $$a -eq 0 -a $$b -eq 0
 	@$(call timed,lint,$(PY) -m ruff check . && $(PY) -m ruff format --check .)
 	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
@@ -64,6 +64,10 @@ test-deps:
 ## The Medusa store server for tests/store_software (cached; tools/medusa/build.sh).
 store-software: test-deps
 	@if [ -x tools/medusa/build.sh ]; then ./tools/medusa/build.sh >/dev/null; fi
+
+## The S3-compatible server (versitygw) for tests/backups (cached; tools/s3/build.sh).
+s3-server:
+	./tools/s3/build.sh
 
 lint: venv
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .

@@ -1,5 +1,5 @@
 """Notifications: webhooks that receive a JSON event when a store is ready, fails, is
-degraded or is deleted (and, once backups exist, when a backup fails).
+degraded or is deleted, and when a backup fails.
 
 Users manage webhooks for their own stores; administrators also add global ones (every
 store) and see, test and delete everyone's. The worker delivers the events, with retries;

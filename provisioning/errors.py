@@ -54,3 +54,7 @@ class ClusterUnavailableError(StorePlatformError):
 
 class ClusterRejectedError(StorePlatformError):
     """The Kubernetes API refused a request in a way that retrying will not fix."""
+
+
+class NotConfiguredError(StorePlatformError):
+    """The action needs something an administrator has not set up (e.g. backup storage)."""

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -40,6 +40,8 @@ class StoreStatus(StrEnum):
     RESUMING = "resuming"
     # A plan change (provisioning/lifecycle/plans.py): quota, workloads and volumes re-applied.
     RESIZING = "resizing"
+    # A backup being put back (provisioning/backups/restore.py): stopped, imported, started.
+    RESTORING = "restoring"
 
 
 class ShopperStatus(StrEnum):
@@ -56,6 +58,7 @@ class FailureKind(StrEnum):
     TIMEOUT = "timeout"  # only slow: keep watching, it becomes ready if it converges
     SETUP = "setup"  # the setup Job failed
     REJECTED = "rejected"  # the API server refused a manifest
+    RESTORE = "restore"  # a restore failed: its data may be partly restored; restore again or delete
 
 
 IN_FLIGHT = (
@@ -65,6 +68,7 @@ IN_FLIGHT = (
     StoreStatus.SUSPENDING,
     StoreStatus.RESUMING,
     StoreStatus.RESIZING,
+    StoreStatus.RESTORING,
 )
 # Stepped by the reconciler on every pass (requested ones are promoted first).
 STEPPED = (
@@ -73,6 +77,7 @@ STEPPED = (
     StoreStatus.SUSPENDING,
     StoreStatus.RESUMING,
     StoreStatus.RESIZING,
+    StoreStatus.RESTORING,
 )
 # Counted against the owner's store limit: a suspended store still holds its storage.
 LIVE = (
@@ -85,6 +90,7 @@ LIVE = (
     StoreStatus.SUSPENDED,
     StoreStatus.RESUMING,
     StoreStatus.RESIZING,
+    StoreStatus.RESTORING,
 )
 
 
@@ -202,6 +208,11 @@ class Store(SQLModel, table=True):
     plan_changed_at: datetime | None = _ts()
     plan_applied_at: datetime | None = _ts()
     volume_sizes: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
+    # Restore (migration 0009, provisioning/backups/): the backup being put back, the step
+    # it reached (stopping, importing, starting) and when it was requested.
+    restore_backup_id: str | None = Field(default=None, max_length=32)
+    restore_phase: str = Field(default="", max_length=16)
+    restore_started_at: datetime | None = _ts()
 
 
 class AuditEvent(SQLModel, table=True):
@@ -307,3 +318,33 @@ class WebhookDelivery(SQLModel, table=True):
     last_attempt_at: datetime | None = _ts()
     delivered_at: datetime | None = _ts()
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class BackupStatus(StrEnum):
+    PENDING = "pending"  # recorded; the reconciler starts its Job
+    RUNNING = "running"  # its Job was created
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Backup(SQLModel, table=True):
+    """One backup of a store: a database dump and an archive of its uploaded files in the
+    object store under `location` (provisioning/backups/). The bucket's credentials are
+    settings of the platform, never columns; `location` is only a key prefix."""
+
+    __tablename__ = "backups"
+    __table_args__ = (Index("ix_backups_status", "status"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    store_id: str = Field(foreign_key="stores.id", index=True, max_length=32)
+    engine: str = Field(default="", max_length=32)
+    # manual (the page, the API, the CLI), scheduled (BACKUP_INTERVAL_HOURS), pre_restore
+    kind: str = Field(default="manual", max_length=16)
+    status: str = Field(default=BackupStatus.PENDING, max_length=16)
+    requested_by: str = Field(default="", max_length=64)
+    location: str = Field(default="", max_length=300)
+    size_bytes: int | None = Field(default=None, sa_column=Column(BigInteger))
+    message: str = Field(default="", max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()

@@ -114,7 +114,8 @@ def last_failure(pods: list[dict[str, Any]]) -> str:
     """
     found: list[tuple[str, str]] = []
     for pod in pods:
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        pod_status = pod.get("status") or {}
+        for status in [*(pod_status.get("initContainerStatuses") or []), *(pod_status.get("containerStatuses") or [])]:
             for state in (status.get("state") or {}, status.get("lastState") or {}):
                 terminated = state.get("terminated") or {}
                 if terminated and terminated.get("exitCode", 0) != 0:

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from provisioning import audit, lease
 from provisioning.actors import SYSTEM
+from provisioning.backups.restore_steps import RestoreSteps
 from provisioning.db import session_scope
 from provisioning.engines import get_engine
 from provisioning.engines.base import StoreSpec
@@ -50,6 +51,7 @@ SETTLED_IN_NAMESPACE = (
     StoreStatus.SUSPENDED,
     StoreStatus.RESUMING,
     StoreStatus.RESIZING,
+    StoreStatus.RESTORING,
 )
 # Requests in flight at once for applies, across all stores: a store's objects go out in
 # dependency waves, each wave in parallel (see _apply_all). Bounded so that 100 stores
@@ -59,7 +61,7 @@ APPLY_PARALLELISM = 16
 POD_CREATING_KINDS = frozenset({"Pod", "Deployment", "StatefulSet", "ReplicaSet", "DaemonSet", "Job", "CronJob"})
 
 
-class Reconciler(PlanSteps, SuspensionSteps):  # provisioning, deletion (StoreSteps), suspend, resume, plans
+class Reconciler(PlanSteps, SuspensionSteps, RestoreSteps):  # + provisioning, deletion (StoreSteps), backups
     def __init__(
         self,
         db: DbEngine,
@@ -137,8 +139,10 @@ class Reconciler(PlanSteps, SuspensionSteps):  # provisioning, deletion (StoreSt
             try:
                 self._drift_check()
                 self._promote_requested()
+                self._schedule_backups()
                 stores = self._due_stores() + self._shopper_checks_due()
                 futures = [self._pool.submit(self._step_safely, store_id, status) for store_id, status in stores]
+                futures += [self._pool.submit(self._backup_step_safely, b) for b in self._unfinished_backups()]
                 for future in futures:
                     future.result()
                 self._failures = 0
@@ -302,6 +306,8 @@ class Reconciler(PlanSteps, SuspensionSteps):  # provisioning, deletion (StoreSt
                 result = self._resume_step(store_id)
             elif status == StoreStatus.RESIZING:
                 result = self._resize_step(store_id)
+            elif status == StoreStatus.RESTORING:
+                result = self._restore_step(store_id)
             elif status == StoreStatus.READY:
                 result = self._shopper_step(store_id)
             else:

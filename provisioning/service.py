@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from provisioning import audit
 from provisioning.actors import Actor
+from provisioning.backups.commands import BackupCommands
 from provisioning.db import session_scope
 from provisioning.engines import get_engine
 from provisioning.engines.base import Engine
@@ -120,7 +121,7 @@ class Usage:
         return max(0, self.allowed - self.used)
 
 
-class StoreService(SuspensionCommands, PlanCommands):
+class StoreService(SuspensionCommands, PlanCommands, BackupCommands):
     def __init__(self, db: DbEngine, settings: Settings, *, secrets: SecretReader | None = None) -> None:
         self.db = db
         self.settings = settings

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from provisioning.backups.config import BackupSettings
 from provisioning.catalog import plans
 from provisioning.catalog import woocommerce as woo_pins
 from provisioning.errors import SettingsError
@@ -23,7 +24,7 @@ def _default_database_url() -> str:
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(BackupSettings):  # backup settings: provisioning/backups/config.py
     """Typed configuration. Field metadata carries the env var name and a description."""
 
     database_url: str = field(
@@ -239,6 +240,7 @@ class Settings:
     )
     admin_username: str = field(default="admin", metadata={"env": "ADMIN_USERNAME", "doc": "First admin's username"})
     admin_password: str = field(
+        repr=False,
         default="",
         metadata={
             "env": "ADMIN_PASSWORD",
@@ -247,6 +249,7 @@ class Settings:
         },
     )
     cookie_key: str = field(
+        repr=False,
         default="",
         metadata={
             "env": "COOKIE_KEY",
@@ -315,6 +318,7 @@ class Settings:
         _parse_pairs(self.store_node_selector)
         _parse_tolerations(self.store_tolerations)
         plans.load_catalog(self)  # SettingsError names the plan and the field to fix
+        self.validate_backups()
         if self.cookie_key and len(self.cookie_key) < 32:
             raise SettingsError("COOKIE_KEY must be at least 32 characters (it signs the login cookies).")
 
@@ -397,10 +401,12 @@ def _parse(env_name: str, type_name: Any, raw: str) -> Any:
 def settings_table() -> str:
     """Markdown table of every setting, for the README."""
     rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
-    for f in fields(Settings):
+    inherited = {f.name for f in fields(BackupSettings)}
+    ordered = [f for f in fields(Settings) if f.name not in inherited] + list(fields(BackupSettings))
+    for f in ordered:
         default = (
             "(generated)"
-            if f.metadata.get("secret")
+            if f.metadata.get("secret") and f.metadata.get("generated", True)
             else ("sqlite:///./store_platform.db" if f.name == "database_url" else repr(f.default))
         )
         rows.append(f"| `{f.metadata['env']}` | `{default}` | {f.metadata['doc']} |")

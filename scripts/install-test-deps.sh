@@ -13,6 +13,10 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v setpriv >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# The backup tests (tests/backups) run the backup/restore scripts against a real MariaDB,
+# the server and the client tools (mariadb-dump) of the WooCommerce stores' database image.
+command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
+command -v mariadb-dump >/dev/null 2>&1 || need+=(mariadb-client)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 # Emoji in status badges and screenshots; Chromium shows empty boxes without it.
 [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need+=(fonts-noto-color-emoji)

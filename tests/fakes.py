@@ -9,10 +9,12 @@ the `cluster` tests against a real API server; this one makes every branch reach
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from provisioning.backups.s3 import S3Error, S3Object
 from provisioning.engines.base import Check, Manifest
 from provisioning.errors import ClusterRejectedError, ClusterUnavailableError
 from provisioning.kube import ClusterInfo, Observation, WarningEvent, evaluate
@@ -192,3 +194,57 @@ def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
             _merge(target[key], value)
         else:
             target[key] = copy.deepcopy(value)
+
+
+@dataclass
+class FakeObjectStore:
+    """An in-memory stand-in for provisioning.backups.s3.S3Client (the reconciler's unit
+    tests); tests/backups/ run the real client against a real S3 server."""
+
+    bucket: str = "store-backups"
+    objects: dict[str, bytes] = field(default_factory=dict)
+    reachable: bool = True
+    presigned: list[tuple[str, str]] = field(default_factory=list)
+
+    def _check(self) -> None:
+        if not self.reachable:
+            raise S3Error("Cannot reach the object store at http://objects.test: connection refused")
+
+    def create_bucket(self) -> None:
+        self._check()
+
+    def presign(self, method: str, key: str, *, expires_seconds: int) -> str:
+        self.presigned.append((method, key))
+        return f"http://objects.test/{self.bucket}/{key}?X-Amz-Expires={expires_seconds}&X-Amz-Signature=fake"
+
+    def put(self, key: str, data: bytes) -> None:
+        self._check()
+        self.objects[key] = data
+
+    def get(self, key: str) -> bytes:
+        self._check()
+        if key not in self.objects:
+            raise S3Error(f"The object store refused to read {key} (HTTP 404, NoSuchKey).", status=404)
+        return self.objects[key]
+
+    def head(self, key: str) -> int | None:
+        self._check()
+        return len(self.objects[key]) if key in self.objects else None
+
+    def list(self, prefix: str) -> list[S3Object]:
+        self._check()
+        return [S3Object(k, len(v), datetime.now(UTC)) for k, v in sorted(self.objects.items()) if k.startswith(prefix)]
+
+    def delete(self, key: str) -> None:
+        self._check()
+        self.objects.pop(key, None)
+
+    def upload_backup(self, location: str, *, database: bytes = b"dump", files: bytes = b"tar") -> None:
+        """What a backup Job's upload step leaves: both archives, then the manifest."""
+        self.objects[f"{location}/database"] = database
+        self.objects[f"{location}/files.tar.gz"] = files
+        manifest = {
+            "format": 1,
+            "objects": {"database": {"bytes": len(database)}, "files.tar.gz": {"bytes": len(files)}},
+        }
+        self.objects[f"{location}/manifest.json"] = json.dumps(manifest).encode()

@@ -15,7 +15,7 @@ STORE_READY = "store.ready"
 STORE_FAILED = "store.failed"
 STORE_DEGRADED = "store.degraded"
 STORE_DELETED = "store.deleted"
-# Defined so webhooks can subscribe to it now; emitted once store backups exist.
+# Emitted by the reconciler when a backup's Job fails (provisioning/backups/backup_steps.py).
 BACKUP_FAILED = "backup.failed"
 WEBHOOK_TEST = "webhook.test"
 
@@ -24,7 +24,7 @@ EVENT_TYPES: dict[str, str] = {
     STORE_FAILED: "Store failed",
     STORE_DEGRADED: "Store degraded (shoppers cannot use it)",
     STORE_DELETED: "Store deleted",
-    BACKUP_FAILED: "Backup failed (once backups exist)",
+    BACKUP_FAILED: "Backup failed",
 }
 
 # Audit action of a reconciler step -> (row change that makes it the event, event type).

@@ -17,6 +17,15 @@ from provisioning.db import make_engine
 from tests.provisioning.test_migration_0004 import to
 
 COLUMNS = {"plan", "previous_plan", "plan_changed_at", "plan_applied_at", "volume_sizes"}
+# Added by later migrations (tests/provisioning/test_migration_0009.py checks them).
+LATER_COLUMNS = {"restore_backup_id", "restore_phase", "restore_started_at"}
+LATER_TABLES = {"backups"}
+
+
+def later(diff: object) -> bool:
+    """Whether an autogenerate diff is about a column or table a later migration adds."""
+    text = repr(diff)
+    return any(f"Column('{c}'" in text for c in LATER_COLUMNS) or any(f"Table('{t}'" in text for t in LATER_TABLES)
 
 
 @pytest.fixture
@@ -58,7 +67,7 @@ def test_upgrade_matches_the_model_gives_existing_stores_the_default_plan_and_do
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
         row = connection.execute(text("SELECT plan, previous_plan, plan_applied_at, volume_sizes FROM stores")).one()
-    about_stores = [d for d in diff if "'stores'" in repr(d) or "stores." in repr(d)]
+    about_stores = [d for d in diff if ("'stores'" in repr(d) or "stores." in repr(d)) and not later(d)]
     assert about_stores == [], about_stores
     sizes = row[3] if not isinstance(row[3], str) else json.loads(row[3])
     assert (row[0], row[1], row[2], sizes) == ("small", "", None, None), "an existing store is on the default plan"

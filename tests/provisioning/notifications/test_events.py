@@ -107,7 +107,7 @@ def test_slack_shape_is_text_only_and_escaped() -> None:
 
 def test_backup_failed_is_defined_for_subscriptions() -> None:
     assert events.BACKUP_FAILED in events.EVENT_TYPES
-    assert "once backups exist" in events.EVENT_TYPES[events.BACKUP_FAILED]
+    assert events.EVENT_TYPES[events.BACKUP_FAILED] == "Backup failed"
 
 
 def test_signing_secret_is_derived_per_webhook_and_key() -> None:

@@ -149,7 +149,7 @@ def test_events_and_name_are_validated(webhooks: WebhookService, alice: Actor) -
         webhooks.create(alice, "x", URL, ["store.hacked"])
     with pytest.raises(ValidationError, match="Give the webhook a name"):
         webhooks.create(alice, "  ", URL, ["store.ready"])
-    # backup.failed can be subscribed to now (emitted once backups exist).
+    # backup.failed can be subscribed to (the reconciler emits it when a backup Job fails).
     assert webhooks.create(alice, "b", URL, ["backup.failed"]).webhook.events == ["backup.failed"]
 
 

@@ -1,0 +1,372 @@
+"""Backups and restores through the service and the reconciler, on the in-memory FakeCluster
+and FakeObjectStore: every transition and failure, quickly. The scripts run against real
+servers in tests/backups/; the Jobs on a real control plane in tests/cluster/test_backups.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from provisioning.actors import Actor
+from provisioning.backups import manifests
+from provisioning.backups.restore_steps import restore_run_id
+from provisioning.errors import InvalidStateError, NotConfiguredError, NotFoundError
+from provisioning.models import Backup, BackupStatus, FailureKind, StoreStatus, WorkerLease, utcnow
+from provisioning.reconciler import Reconciler
+from provisioning.service import StoreService
+from provisioning.settings import Settings
+from tests.fakes import Clock, FakeCluster, FakeObjectStore
+from tests.shared.platform import audit_actions, set_store, store_row
+
+SECRET_KEY = "bucket-secret-key-never-in-a-manifest"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return dataclasses.replace(
+        settings,
+        backup_s3_endpoint="http://objects.test:9000",
+        backup_s3_access_key_id="AKIDTEST",
+        backup_s3_secret_access_key=SECRET_KEY,
+        backup_retention=2,
+    )
+
+
+@pytest.fixture
+def cluster() -> FakeCluster:
+    cluster = FakeCluster()
+    cluster.make_all_ready()
+    return cluster
+
+
+@pytest.fixture
+def objects() -> FakeObjectStore:
+    return FakeObjectStore()
+
+
+@pytest.fixture
+def reconciler(
+    db: Engine, settings: Settings, cluster: FakeCluster, clock: Clock, objects: FakeObjectStore
+) -> Reconciler:
+    reconciler = Reconciler(db, settings, lambda: cluster, identity="r1", clock=clock)
+    reconciler._s3 = objects  # type: ignore[assignment]
+    return reconciler
+
+
+@pytest.fixture
+def stores(db: Engine, settings: Settings) -> StoreService:
+    return StoreService(db, settings)
+
+
+def ready_store(stores: StoreService, reconciler: Reconciler, actor: Actor, name: str = "shop-one") -> str:
+    store = stores.create_store(actor, name)
+    reconciler.run_once()
+    assert store_row(stores.db, store.id).status == StoreStatus.READY
+    return store.id
+
+
+def backup_row(db: Engine, backup_id: str) -> Backup:
+    with Session(db) as session:
+        row = session.get(Backup, backup_id)
+        assert row is not None
+        return row
+
+
+def take_backup(
+    stores: StoreService, reconciler: Reconciler, objects: FakeObjectStore, actor: Actor, sid: str
+) -> Backup:
+    """A backup whose Job uploads what a real one would."""
+    backup = stores.backup_store(actor, sid)
+    reconciler.run_once()  # Job created
+    objects.upload_backup(backup_row(stores.db, backup.id).location)
+    reconciler.run_once()  # outcome read
+    return backup_row(stores.db, backup.id)
+
+
+def test_without_backup_storage_nothing_can_be_backed_up_and_the_message_says_what_to_set(
+    db: Engine, settings: Settings, alice: Actor, cluster: FakeCluster, clock: Clock
+) -> None:
+    bare = dataclasses.replace(settings, backup_s3_endpoint="")
+    stores = StoreService(db, bare)
+    sid = ready_store(stores, Reconciler(db, bare, lambda: cluster, identity="r", clock=clock), alice)
+    with pytest.raises(NotConfiguredError, match="BACKUP_S3_ENDPOINT"):
+        stores.backup_store(alice, sid)
+    with pytest.raises(NotConfiguredError):
+        stores.restore_backup(alice, sid, "0" * 32)
+
+
+def test_a_backup_runs_its_job_with_presigned_urls_and_records_the_size(
+    db: Engine,
+    stores: StoreService,
+    reconciler: Reconciler,
+    cluster: FakeCluster,
+    objects: FakeObjectStore,
+    alice: Actor,
+) -> None:
+    sid = ready_store(stores, reconciler, alice)
+    ns = store_row(db, sid).namespace
+    requested = stores.backup_store(alice, sid)
+    assert (requested.status, requested.kind, requested.requested_by) == ("pending", "manual", "alice")
+
+    reconciler.run_once()
+    running = backup_row(db, requested.id)
+    assert running.status == BackupStatus.RUNNING
+    assert running.location == f"stores/{sid}/{requested.id}"
+    name = manifests.job_name("backup", requested.id)
+    job = cluster.objects[("Job", ns, name)]
+    secret = cluster.objects[("Secret", ns, name)]
+    assert set(secret["stringData"]) == {"URL_DATABASE", "URL_FILES", "URL_MANIFEST"}
+    assert {key for _, key in objects.presigned} == {
+        f"{running.location}/database",
+        f"{running.location}/files.tar.gz",
+        f"{running.location}/manifest.json",
+    }
+    assert all(method == "PUT" for method, _ in objects.presigned)
+    assert ("ConfigMap", ns, "backup-scripts") in cluster.objects
+    assert ("NetworkPolicy", ns, "allow-backup-egress") in cluster.objects
+    # The bucket's credentials never reach the store's namespace.
+    everything = json.dumps([obj for (_, n, _), obj in cluster.objects.items() if n == ns])
+    assert SECRET_KEY not in everything and "AKIDTEST" not in everything
+    assert job["spec"]["template"]["spec"]["containers"][0]["name"] == "upload"
+
+    objects.upload_backup(running.location, database=b"x" * 300, files=b"y" * 50)
+    reconciler.run_once()
+    done = backup_row(db, requested.id)
+    assert (done.status, done.size_bytes) == (BackupStatus.SUCCEEDED, 350)
+    assert done.finished_at is not None
+    assert ("Secret", ns, name) not in cluster.objects, "the URLs are deleted once used"
+    assert audit_actions(db, sid)[-2:] == ["backup.requested", "backup.succeeded"]
+    assert [b.id for b in stores.list_backups(alice, sid)] == [requested.id]
+
+
+def test_a_job_that_reports_success_without_uploading_is_a_failed_backup_not_verifiable_on_kwok(
+    db: Engine, stores: StoreService, reconciler: Reconciler, alice: Actor
+) -> None:
+    sid = ready_store(stores, reconciler, alice)
+    backup = stores.backup_store(alice, sid)
+    reconciler.run_once()
+    reconciler.run_once()  # the (simulated) Job completed; nothing is in the bucket
+    row = backup_row(db, backup.id)
+    assert row.status == BackupStatus.FAILED
+    assert "manifest is missing" in row.message
+    assert "not verifiable here" in row.message
+
+
+def test_a_failed_job_fails_the_backup_with_its_reason_and_deletes_the_urls(
+    db: Engine, stores: StoreService, reconciler: Reconciler, cluster: FakeCluster, alice: Actor
+) -> None:
+    sid = ready_store(stores, reconciler, alice)
+    backup = stores.backup_store(alice, sid)
+    reconciler.run_once()
+    cluster.job_failed = True
+    reconciler.run_once()
+    row = backup_row(db, backup.id)
+    assert row.status == BackupStatus.FAILED and "BackoffLimitExceeded" in row.message
+    assert ("Secret", store_row(db, sid).namespace, manifests.job_name("backup", backup.id)) not in cluster.objects
+    assert "backup.failed" in audit_actions(db, sid)
+
+
+def test_the_object_store_being_down_keeps_the_backup_waiting_and_says_so(
+    db: Engine, stores: StoreService, reconciler: Reconciler, objects: FakeObjectStore, alice: Actor
+) -> None:
+    sid = ready_store(stores, reconciler, alice)
+    backup = stores.backup_store(alice, sid)
+    reconciler.run_once()
+    objects.reachable = False
+    reconciler.run_once()
+    row = backup_row(db, backup.id)
+    assert row.status == BackupStatus.RUNNING and "Waiting for the object store" in row.message
+    objects.reachable = True
+    objects.upload_backup(row.location)
+    reconciler._s3 = objects  # type: ignore[assignment]  # (a real client is rebuilt from settings)
+    reconciler.run_once()
+    assert backup_row(db, backup.id).status == BackupStatus.SUCCEEDED
+
+
+def test_retention_keeps_the_newest_and_deletes_older_objects_and_rows(
+    db: Engine, stores: StoreService, reconciler: Reconciler, objects: FakeObjectStore, alice: Actor, clock: Clock
+) -> None:
+    sid = ready_store(stores, reconciler, alice)
+    first = take_backup(stores, reconciler, objects, alice, sid)
+    clock.advance(60)
+    second = take_backup(stores, reconciler, objects, alice, sid)
+    clock.advance(60)
+    third = take_backup(stores, reconciler, objects, alice, sid)
+    assert [b.id for b in stores.list_backups(alice, sid)] == [third.id, second.id]
+    assert not [k for k in objects.objects if k.startswith(first.location)]
+    assert [k for k in objects.objects if k.startswith(second.location)]
+    assert "backup.deleted" in audit_actions(db, sid)
+
+
+def test_one_operation_at_a_time_and_only_on_running_stores(
+    db: Engine, stores: StoreService, reconciler: Reconciler, alice: Actor, bob: Actor
+) -> None:
+    sid = ready_store(stores, reconciler, alice)
+    stores.backup_store(alice, sid)
+    with pytest.raises(InvalidStateError, match="already running"):
+        stores.backup_store(alice, sid)
+    with pytest.raises(NotFoundError):
+        stores.backup_store(bob, sid)
+    with pytest.raises(NotFoundError):
+        stores.list_backups(bob, sid)
+    other = ready_store(stores, reconciler, alice, "shop-two")
+    set_store(db, other, status=StoreStatus.SUSPENDED)
+    with pytest.raises(InvalidStateError, match="Only a running store"):
+        stores.backup_store(alice, other)
+
+
+def test_backups_are_scheduled_per_ready_store_at_the_interval(
+    db: Engine, settings: Settings, cluster: FakeCluster, clock: Clock, objects: FakeObjectStore, alice: Actor
+) -> None:
+    hourly = dataclasses.replace(settings, backup_interval_hours=1)
+    stores = StoreService(db, hourly)
+    reconciler = Reconciler(db, hourly, lambda: cluster, identity="r1", clock=clock)
+    reconciler._s3 = objects  # type: ignore[assignment]
+    sid = ready_store(stores, reconciler, alice)
+
+    def kinds() -> list[str]:
+        with Session(db) as session:
+            return list(session.exec(select(Backup.kind).where(Backup.store_id == sid)).all())
+
+    clock.advance(61)  # the schedule is looked at once a minute
+    reconciler.run_once()
+    assert kinds() == ["scheduled"]
+    clock.advance(30 * 60)
+    reconciler.run_once()
+    assert kinds() == ["scheduled"], "not again within the interval"
+    clock.advance(31 * 60)
+    reconciler.run_once()
+    assert kinds() == ["scheduled", "scheduled"]
+
+
+def test_restore_stops_the_storefront_keeps_the_database_imports_then_starts_the_store(
+    db: Engine,
+    stores: StoreService,
+    reconciler: Reconciler,
+    cluster: FakeCluster,
+    objects: FakeObjectStore,
+    alice: Actor,
+) -> None:
+    sid = ready_store(stores, reconciler, alice)
+    ns = store_row(db, sid).namespace
+    backup = take_backup(stores, reconciler, objects, alice, sid)
+    objects.presigned.clear()
+
+    restoring = stores.restore_backup(alice, sid, backup.id)
+    assert (restoring.status, restoring.restore_phase) == (StoreStatus.RESTORING, "stopping")
+    with pytest.raises(InvalidStateError, match="being restored"):
+        stores.backup_store(alice, sid)
+
+    reconciler.run_once()  # stopping: the storefront is off, the database stays up
+    row = store_row(db, sid)
+    assert row.restore_phase == "importing"
+    assert cluster.objects[("Deployment", ns, "wordpress")]["spec"]["replicas"] == 0
+    assert cluster.objects[("StatefulSet", ns, "mariadb")]["spec"]["replicas"] == 1
+    assert ("Ingress", ns, "store") not in cluster.objects
+    name = manifests.job_name("restore", restore_run_id(row))
+    job = cluster.objects[("Job", ns, name)]
+    assert [c["name"] for c in job["spec"]["template"]["spec"]["initContainers"]] == ["download"]
+    assert {method for method, _ in objects.presigned} == {"GET"}
+
+    reconciler.run_once()  # importing: the Job completed
+    row = store_row(db, sid)
+    assert row.restore_phase == "starting"
+    assert ("Secret", ns, name) not in cluster.objects
+
+    reconciler.run_once()  # starting: the same checks as a resume
+    row = store_row(db, sid)
+    assert row.status == StoreStatus.READY and "restored from the backup" in row.message
+    assert cluster.objects[("Deployment", ns, "wordpress")]["spec"]["replicas"] == 1
+    assert ("Ingress", ns, "store") in cluster.objects
+    assert audit_actions(db, sid)[-2:] == ["store.restore_requested", "store.restored"]
+
+
+def test_a_failed_restore_fails_the_store_and_another_restore_recovers_it(
+    db: Engine,
+    stores: StoreService,
+    reconciler: Reconciler,
+    cluster: FakeCluster,
+    objects: FakeObjectStore,
+    alice: Actor,
+    clock: Clock,
+) -> None:
+    sid = ready_store(stores, reconciler, alice)
+    backup = take_backup(stores, reconciler, objects, alice, sid)
+    stores.restore_backup(alice, sid, backup.id)
+    reconciler.run_once()
+    cluster.job_failed = True
+    reconciler.run_once()
+    row = store_row(db, sid)
+    assert (row.status, row.failure_kind) == (StoreStatus.FAILED, FailureKind.RESTORE)
+    assert "Restore failed" in row.message and "restore a backup again" in row.message
+    assert cluster.objects[("Deployment", row.namespace, "wordpress")]["spec"]["replicas"] == 0, "not started"
+
+    cluster.job_failed = False
+    clock.advance(5)
+    stores.restore_backup(alice, sid, backup.id)  # a new run: a new Job name
+    for _ in range(3):
+        reconciler.run_once()
+    assert store_row(db, sid).status == StoreStatus.READY
+
+
+def test_a_worker_killed_mid_restore_is_continued_by_the_next_one(
+    db: Engine,
+    settings: Settings,
+    stores: StoreService,
+    reconciler: Reconciler,
+    cluster: FakeCluster,
+    objects: FakeObjectStore,
+    alice: Actor,
+    clock: Clock,
+) -> None:
+    sid = ready_store(stores, reconciler, alice)
+    backup = take_backup(stores, reconciler, objects, alice, sid)
+    stores.restore_backup(alice, sid, backup.id)
+    reconciler.run_once()
+    assert store_row(db, sid).restore_phase == "importing"
+    with Session(db) as session:  # the first worker died: its lease runs out
+        session.execute(update(WorkerLease).values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.commit()
+    successor = Reconciler(db, settings, lambda: cluster, identity="r2", clock=clock)
+    successor._s3 = objects  # type: ignore[assignment]
+    successor.run_once()
+    successor.run_once()
+    assert store_row(db, sid).status == StoreStatus.READY
+    jobs = [k for k in cluster.objects if k[0] == "Job" and k[2].startswith("restore-")]
+    assert len(jobs) == 1, "the same run, not a second import"
+
+
+def test_only_successful_backups_of_the_store_can_be_restored(
+    db: Engine, stores: StoreService, reconciler: Reconciler, cluster: FakeCluster, alice: Actor
+) -> None:
+    sid = ready_store(stores, reconciler, alice)
+    other = ready_store(stores, reconciler, alice, "shop-two")
+    backup = stores.backup_store(alice, sid)
+    reconciler.run_once()
+    cluster.job_failed = True
+    reconciler.run_once()
+    with pytest.raises(InvalidStateError, match="Only a successful backup"):
+        stores.restore_backup(alice, sid, backup.id)
+    with pytest.raises(NotFoundError, match="No such backup"):
+        stores.restore_backup(alice, other, backup.id)
+    with pytest.raises(NotFoundError):
+        stores.restore_backup(alice, sid, 42)  # type: ignore[arg-type]
+
+
+def test_backups_of_a_deleted_store_are_not_started(
+    db: Engine, stores: StoreService, reconciler: Reconciler, alice: Actor
+) -> None:
+    sid = ready_store(stores, reconciler, alice)
+    backup = stores.backup_store(alice, sid)
+    stores.delete_store(alice, sid)
+    reconciler.run_once()
+    row = backup_row(db, backup.id)
+    assert row.status == BackupStatus.FAILED and "deleting" in row.message
+    with Session(db) as session:
+        assert session.exec(select(Backup).where(col(Backup.status) == BackupStatus.PENDING)).all() == []

@@ -1,0 +1,45 @@
+"""Migration 0009: the `backups` table and the restore columns of `stores`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
+
+import provisioning.models  # noqa: F401  (registers the tables)
+from provisioning.db import make_engine
+from tests.provisioning.test_migration_0004 import to
+from tests.provisioning.test_migration_0008 import LATER_COLUMNS
+
+
+@pytest.fixture
+def engine(unmigrated_database_url: str) -> Iterator[Engine]:
+    engine = make_engine(unmigrated_database_url)
+    yield engine
+    engine.dispose()
+
+
+def shape(engine: Engine) -> tuple[set[str], set[str]]:
+    with engine.connect() as connection:
+        inspector = inspect(connection)
+        return set(inspector.get_table_names()), {c["name"] for c in inspector.get_columns("stores")}
+
+
+def test_upgrade_matches_the_model_and_downgrade_removes_it(engine: Engine) -> None:
+    to(engine, "0008")
+    tables, columns = shape(engine)
+    assert "backups" not in tables and not LATER_COLUMNS & columns
+    to(engine, "0009")
+    tables, columns = shape(engine)
+    assert "backups" in tables and LATER_COLUMNS <= columns
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert [d for d in diff if "backups" in repr(d) or "restore_" in repr(d)] == []
+    to(engine, "0008", down=True)
+    tables, columns = shape(engine)
+    assert "backups" not in tables and not LATER_COLUMNS & columns
