@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from portal.backups_panel import backups_section, restore_progress
 from portal.context import get_platform, require_actor
 from portal.display import elapsed, relative_time, shopper_text, status_badge, step_icon
 from portal.feedback import user_errors
@@ -14,7 +15,7 @@ from portal.plans_panel import change_plan_control, plan_section
 from provisioning.engines import ENGINES
 from provisioning.engines.medusa import PUBLISHABLE_KEY_HEADER, sign_in_email
 from provisioning.errors import StorePlatformError
-from provisioning.models import IN_FLIGHT, Store, StoreStatus
+from provisioning.models import IN_FLIGHT, FailureKind, Store, StoreStatus
 
 actor = require_actor()
 platform = get_platform()
@@ -76,6 +77,8 @@ def progress() -> None:
             )
         if current.status in (StoreStatus.SUSPENDING, StoreStatus.SUSPENDED):
             suspension_notice(current)
+        if current.status == StoreStatus.RESTORING:
+            restore_progress(current)
         if current.status == StoreStatus.READY:
             checked = relative_time(current.shopper_checked_at)
             st.markdown(
@@ -97,6 +100,8 @@ if store.status in (StoreStatus.READY, StoreStatus.RESIZING):
     st.markdown(f"- Storefront: [{store.url}]({store.url})\n- Admin: [{admin_url}]({admin_url})")
 elif store.status in (StoreStatus.SUSPENDING, StoreStatus.SUSPENDED, StoreStatus.RESUMING):
     st.caption(f"{store.url} is offline while the store is suspended; it is served again once resumed and ready.")
+elif store.status == StoreStatus.RESTORING:
+    st.caption(f"{store.url} is offline while a backup is restored; it is served again once the store is ready.")
 else:
     st.caption(f"Will be served at {store.url} once ready.")
 st.markdown(f"Namespace `{store.namespace}` · created {relative_time(store.created_at)} · type {store.engine}")
@@ -175,6 +180,9 @@ if store.status != StoreStatus.DELETED:
                 st.caption("No events.")
     store_logs_panel(platform, actor, store)
 
+if store.status not in (StoreStatus.DELETING, StoreStatus.DELETED):
+    backups_section(platform, actor, store)
+
 
 def suspension_actions(store: Store, where: DeltaGenerator) -> None:
     """Suspend a ready store (admins acting on another's store give a reason), resume a suspended one."""
@@ -214,7 +222,10 @@ def suspension_actions(store: Store, where: DeltaGenerator) -> None:
 
 st.subheader("Actions")
 col_retry, col_delete = st.columns(2)
-if store.status == StoreStatus.FAILED and col_retry.button("Retry", key="retry", type="primary"):
+# A failed restore is not retried by provisioning again: its data may be partly restored,
+# so the way back is restoring a backup again (the Backups section) or deleting the store.
+retryable = store.status == StoreStatus.FAILED and store.failure_kind != FailureKind.RESTORE
+if retryable and col_retry.button("Retry", key="retry", type="primary"):
     with user_errors():
         platform.stores.retry_store(actor, store.id)
         st.session_state.setdefault("toasts", []).append(f"Retrying {store.name}")

@@ -31,6 +31,7 @@ STATUS_LABEL = {
     StoreStatus.SUSPENDED: ("Suspended", "violet", "⏸️"),
     StoreStatus.RESUMING: ("Resuming", "blue", "▶️"),
     StoreStatus.RESIZING: ("Changing plan", "blue", "📐"),
+    StoreStatus.RESTORING: ("Restoring", "orange", "♻️"),
 }
 # Statuses whose "erroring" health means "having trouble" (the store is being worked on).
 WORKED_ON = (
@@ -39,6 +40,7 @@ WORKED_ON = (
     StoreStatus.SUSPENDING,
     StoreStatus.RESUMING,
     StoreStatus.RESIZING,
+    StoreStatus.RESTORING,
 )
 
 
@@ -98,6 +100,18 @@ def duration(seconds: float) -> str:
         return f"{minutes}m {rest:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m"
+
+
+def human_size(size: int | None) -> str:
+    """Bytes in the unit a person reads (1024-based, as `du -h`); empty when not known yet."""
+    if size is None:
+        return ""
+    value, unit = float(size), "B"
+    for bigger in ("KB", "MB", "GB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
 
 
 def elapsed(store: StoreLike, *, now: datetime | None = None) -> str:

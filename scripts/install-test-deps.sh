@@ -17,6 +17,9 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # the server and the client tools (mariadb-dump) of the WooCommerce stores' database image.
 command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
 command -v mariadb-dump >/dev/null 2>&1 || need+=(mariadb-client)
+# busybox: the upload/download scripts also run under busybox sh and applets, as in the
+# Alpine curl image of the backup Jobs.
+command -v busybox >/dev/null 2>&1 || need+=(busybox)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 # Emoji in status badges and screenshots; Chromium shows empty boxes without it.
 [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need+=(fonts-noto-color-emoji)

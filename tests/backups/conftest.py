@@ -10,9 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from provisioning.backups.s3 import S3Client
-from tests.backups.servers import MariaDB, Versitygw, build_versitygw
+from tests.backups.servers import MariaDB, Versitygw, build_versitygw, component
 from tests.shared.report import record_component
-from tests.store_software.conftest import _component
 from tests.store_software.medusa import Postgres
 
 BUCKET = "backups"
@@ -21,7 +20,7 @@ BUCKET = "backups"
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Versitygw]:
     log = tmp_path_factory.mktemp("versitygw-build") / "build.log"
-    binary = _component(lambda: build_versitygw(log))
+    binary = component(lambda: build_versitygw(log))
     server = Versitygw.start(binary)
     record_component(pytestconfig, "Object store", f"versitygw {server.version}")
     yield server
@@ -50,7 +49,7 @@ def prefix() -> str:
 
 @pytest.fixture(scope="session")
 def mariadb(pytestconfig: pytest.Config) -> Iterator[MariaDB]:
-    server: MariaDB = _component(MariaDB.start)
+    server: MariaDB = component(MariaDB.start)
     record_component(pytestconfig, "MariaDB", server.version)
     yield server
     server.stop()
@@ -58,7 +57,7 @@ def mariadb(pytestconfig: pytest.Config) -> Iterator[MariaDB]:
 
 @pytest.fixture(scope="session")
 def postgres(pytestconfig: pytest.Config) -> Iterator[Postgres]:
-    server: Postgres = _component(Postgres.start)
+    server: Postgres = component(Postgres.start)
     record_component(pytestconfig, "PostgreSQL", str(server.scalar("postgres", "SHOW server_version")))
     yield server
     server.stop()

@@ -35,8 +35,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from provisioning.backups.s3 import S3Client
-from tests.backups.servers import SCRIPTS, MariaDB, Versitygw
-from tests.store_software.conftest import _component
+from tests.backups.servers import SCRIPTS, MariaDB, Versitygw, component
 from tests.store_software.medusa import ComponentMissing, Postgres
 
 pytestmark = pytest.mark.store_software
@@ -95,7 +94,7 @@ def busybox_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (bin_dir / "curl").symlink_to(curl)
         return bin_dir
 
-    return _component(make)
+    return component(make)
 
 
 def run_script(name: str, env: dict[str, str], cwd: Path, *, busybox: Path | None = None) -> Run:
@@ -688,8 +687,8 @@ def test_download_detects_a_corrupted_object(
 def test_download_of_an_incomplete_backup_says_so(s3: S3Client, uploaded: str, tmp_path: Path) -> None:
     s3.delete(uploaded + "manifest.json")
     run = run_script("download.sh", {"WORK_DIR": str(tmp_path), **presigned(s3, uploaded, "GET")}, tmp_path)
-    line = run.failed_with(f"restore: the backup at backups/{uploaded}manifest.json has no manifest.json (HTTP 404")
-    assert line.endswith("it is incomplete or was deleted")
+    line = run.failed_with(f"restore: the backup backups/{uploaded} has no manifest.json: it is incomplete or was")
+    assert line.endswith("deleted (HTTP 404 NoSuchKey: The specified key does not exist.)")
 
 
 def test_imports_check_the_dump_before_dropping_anything(

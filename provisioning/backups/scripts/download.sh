@@ -18,7 +18,7 @@ object_of() { path="${1%%\?*}"; path="${path#*://}"; case "$path" in */*) echo "
 s3_error() {
     code="$(sed -n 's:.*<Code>\([^<]*\)</Code>.*:\1:p' "$1" 2>/dev/null | head -n 1)"
     message="$(sed -n 's:.*<Message>\([^<]*\)</Message>.*:\1:p' "$1" 2>/dev/null | head -n 1)"
-    if [ -n "$code" ] && [ -n "$message" ]; then echo " $code ($message)"; elif [ -n "$code" ]; then echo " $code"; fi
+    if [ -n "$code" ] && [ -n "$message" ]; then echo " $code: $message"; elif [ -n "$code" ]; then echo " $code"; fi
 }
 
 [ -n "${WORK_DIR:-}" ] || fail "WORK_DIR is not set"
@@ -50,7 +50,8 @@ get() {
             detail="$(s3_error "$out")"
             rm -f "$out"
             if [ "$name" = manifest.json ]; then
-                fail "the backup at $(object_of "$url") has no manifest.json (HTTP 404$detail): it is incomplete or was deleted"
+                backup="$(object_of "$url")"
+                fail "the backup ${backup%manifest.json} has no manifest.json: it is incomplete or was deleted (HTTP 404$detail)"
             fi
             fail "downloading $name from $(object_of "$url") failed: HTTP 404$detail"
             ;;

@@ -13,10 +13,17 @@ fail() { echo "backup: $*" >&2; exit 1; }
 human() { awk -v b="$1" 'BEGIN { split("B KB MB GB TB", u, " "); i = 1
     while (b >= 1024 && i < 5) { b /= 1024; i++ }
     if (i == 1) printf "%d %s", b, u[i]; else printf "%.1f %s", b, u[i] }'; }
-# libpq's messages, reduced to their reason: no "psql: error:" prefix, one line.
-reason_of() { grep -v '^[[:space:]]*$' | grep -iv '^\(HINT\|DETAIL\|LINE\)' | tail -n 1 \
-    | sed -e 's/^[a-z_]*: error: //' -e 's/^[a-z_]*: //' -e 's/connection to server at [^,]*, port [0-9]* failed: //' \
-    -e 's/FATAL: *//' -e 's/ERROR: *//'; }
+# libpq's and pg_restore's messages, reduced to the reason: the first error line (pg_restore
+# follows it with the failed SQL), without the "psql: error:" prefix.
+reason_of() {
+    local text line
+    text="$(cat)"
+    line="$(grep -m 1 -E 'error:|ERROR:|FATAL:' <<<"$text" || true)"
+    [[ -n "$line" ]] || line="$(grep -v '^[[:space:]]*$' <<<"$text" | tail -n 1)"
+    sed -e 's/^psql:[^ ]*: //' -e 's/^[a-z_]*: error: //' -e 's/^[a-z_]*: //' \
+        -e 's/connection to server at [^,]*, port [0-9]* failed: //' -e 's/could not execute query: //' \
+        -e 's/FATAL: *//' -e 's/ERROR: *//' <<<"$line"
+}
 
 for var in PGHOST PGDATABASE PGUSER PGPASSWORD WORK_DIR; do
     [[ -n "${!var:-}" ]] || fail "$var is not set"

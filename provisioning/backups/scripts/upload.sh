@@ -17,11 +17,11 @@ human() { awk -v b="$1" 'BEGIN { split("B KB MB GB TB", u, " "); i = 1
     if (i == 1) printf "%d %s", b, u[i]; else printf "%.1f %s", b, u[i] }'; }
 # The object's path in the URL (bucket/key for path-style URLs), without the query string.
 object_of() { path="${1%%\?*}"; path="${path#*://}"; case "$path" in */*) echo "${path#*/}" ;; *) echo "$path" ;; esac; }
-# An S3 error document's <Code> and <Message>, as "Code (Message)".
+# An S3 error document's <Code> and <Message>, as "Code: Message".
 s3_error() {
     code="$(sed -n 's:.*<Code>\([^<]*\)</Code>.*:\1:p' "$1" 2>/dev/null | head -n 1)"
     message="$(sed -n 's:.*<Message>\([^<]*\)</Message>.*:\1:p' "$1" 2>/dev/null | head -n 1)"
-    if [ -n "$code" ] && [ -n "$message" ]; then echo " $code ($message)"; elif [ -n "$code" ]; then echo " $code"; fi
+    if [ -n "$code" ] && [ -n "$message" ]; then echo " $code: $message"; elif [ -n "$code" ]; then echo " $code"; fi
 }
 
 [ -n "${WORK_DIR:-}" ] || fail "WORK_DIR is not set"
