@@ -32,6 +32,7 @@ from provisioning.errors import (
     InvalidStateError,
     LimitExceededError,
     NameTakenError,
+    NotConfiguredError,
     NotFoundError,
     PermissionDeniedError,
     StorePlatformError,
@@ -50,6 +51,7 @@ STATUS_OF_ERROR: list[tuple[type[StorePlatformError], int]] = [
     (NotFoundError, 404),
     (PermissionDeniedError, 403),
     (InvalidStateError, 409),
+    (NotConfiguredError, 409),  # e.g. no backup storage: the message says which settings
     (ClusterUnavailableError, 503),
 ]
 
@@ -83,6 +85,8 @@ def store_json(store: Any, *, owner: str | None = None) -> dict[str, Any]:
         data["shopperCheck"].update(message=store.shopper_message, checkedAt=checked.isoformat() if checked else None)
     if hasattr(store, "suspended_by_admin"):  # why it is suspended (null unless suspending or suspended)
         data["suspension"] = suspension_json(store)
+    if hasattr(store, "restore_phase"):  # the restore's progress (null unless restoring)
+        data["restore"] = restore_json(store)
     if getattr(store, "plan", None):
         data["plan"] = store.plan
     if owner is not None:
@@ -98,6 +102,38 @@ def suspension_json(store: Any) -> dict[str, Any] | None:
         "byAdmin": bool(store.suspended_by_admin),
         "reason": store.suspended_reason or "",
         "since": since.isoformat() if since else None,
+    }
+
+
+def restore_json(store: Any) -> dict[str, Any] | None:
+    if store.status != StoreStatus.RESTORING:
+        return None
+    since = store.restore_started_at
+    return {
+        "backupId": store.restore_backup_id,
+        "phase": store.restore_phase,
+        "since": since.isoformat() if since else None,
+    }
+
+
+def backup_json(backup: Any) -> dict[str, Any]:
+    """A backup as the API shows it (camelCase, like a store); never its `location`, a key
+    in the platform's bucket that is of no use to a client."""
+
+    def moment(value: Any) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": backup.id,
+        "storeId": backup.store_id,
+        "kind": backup.kind,
+        "status": backup.status,
+        "sizeBytes": backup.size_bytes,
+        "message": backup.message,
+        "requestedBy": backup.requested_by,
+        "createdAt": backup.created_at.isoformat(),
+        "startedAt": moment(backup.started_at),
+        "finishedAt": moment(backup.finished_at),
     }
 
 
@@ -156,6 +192,11 @@ class StoreApi:
             Route("/api/stores/{store_id}/resume", self._wrap(self.resume_store), methods=["POST"]),
             Route("/api/stores/{store_id}/plan", self._wrap(self.change_plan), methods=["POST"]),
             Route("/api/stores/{store_id}/logs", self._wrap(self.store_logs), methods=["GET"]),
+            Route("/api/stores/{store_id}/backups", self._wrap(self.list_backups), methods=["GET"]),
+            Route("/api/stores/{store_id}/backups", self._wrap(self.backup_store), methods=["POST"]),
+            Route(
+                "/api/stores/{store_id}/backups/{backup_id}/restore", self._wrap(self.restore_backup), methods=["POST"]
+            ),
         ]
 
     async def health(self, _request: Request) -> Response:
@@ -265,3 +306,18 @@ class StoreApi:
         kwargs = {"tail_lines": int(raw)} if raw else {}
         logs = platform.stores.store_logs(actor, request.path_params["store_id"], **kwargs)
         return JSONResponse({"containers": [entry.as_json() for entry in logs]})
+
+    def list_backups(self, request: Request, actor: Actor, platform: Platform) -> Response:
+        backups = platform.stores.list_backups(actor, request.path_params["store_id"])
+        return JSONResponse({"backups": [backup_json(b) for b in backups], "count": len(backups)})
+
+    def backup_store(self, request: Request, actor: Actor, platform: Platform) -> Response:
+        """202: the backup is recorded (`pending`); the worker takes it."""
+        backup = platform.stores.backup_store(actor, request.path_params["store_id"])
+        return JSONResponse(backup_json(backup), status_code=202)
+
+    def restore_backup(self, request: Request, actor: Actor, platform: Platform) -> Response:
+        """202: the store is `restoring`; the worker stops it, imports the backup and starts it."""
+        store_id, backup_id = request.path_params["store_id"], request.path_params["backup_id"]
+        store = platform.stores.restore_backup(actor, store_id, backup_id)
+        return JSONResponse(store_json(store), status_code=202)

@@ -2,7 +2,8 @@
 
 Written by hand next to portal/api.py and checked against the live server: the test in
 tests/portal/test_openapi.py validates every route's real answers (successes and errors)
-against this document with openapi-core, so the two cannot drift apart.
+against this document with openapi-core, so the two cannot drift apart. The backup routes'
+part is in portal/openapi_backups.py; the shared pieces in portal/openapi_common.py.
 """
 
 from __future__ import annotations
@@ -10,49 +11,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from portal.openapi_backups import BACKUP_PATHS, BACKUP_SCHEMAS
+from portal.openapi_common import ERROR_RESPONSES, JSON, NULLABLE_TIME, STORE_ID, errors, ref, response
 from provisioning.engines import ENGINES
 from provisioning.models import ShopperStatus, StoreStatus
 from provisioning.operations.store_logs import MAX_TAIL_LINES, TAIL_LINES
-
-JSON = "application/json"
-NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": schema}}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(code): {"$ref": f"#/components/responses/{ERROR_RESPONSES[code][0]}"} for code in (*codes, 401, 500)}
-
-
-# status -> (component name, when)
-ERROR_RESPONSES: dict[int, tuple[str, str]] = {
-    400: ("BadRequest", "The request is not acceptable; `field` names the input at fault."),
-    401: (
-        "Unauthorized",
-        "No credentials, or they were refused: an unknown, revoked or expired token, a wrong "
-        "password, a locked or disabled account.",
-    ),
-    403: ("Forbidden", "The account may not do this."),
-    404: ("NotFound", "No such store, or it is not yours: the two are not told apart."),
-    409: ("Conflict", "The name is taken, or the action does not apply to the store in its state."),
-    429: ("TooManyStores", "A per-user limit (live stores, creates per hour) would be exceeded."),
-    500: ("ServerError", "An unexpected error; the details are in the portal's log, never in the answer."),
-    503: ("ClusterUnavailable", "The Kubernetes API cannot be reached right now; try again later."),
-}
-
-STORE_ID = {
-    "name": "store_id",
-    "in": "path",
-    "required": True,
-    "description": "The store's id (`id` in a store object).",
-    "schema": {"type": "string", "minLength": 1},
-}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -101,7 +64,7 @@ SCHEMAS: dict[str, Any] = {
                 "enum": ["working", "erroring", "degraded"],
                 "description": "`erroring`: a warning is being seen; `degraded`: ready, but shoppers cannot reach it.",
             },
-            "shopperCheck": _ref("ShopperCheck"),
+            "shopperCheck": ref("ShopperCheck"),
             "message": {"type": "string", "description": "What is happening, or what to do about a failure."},
             "url": {"type": "string"},
             "createdAt": {"type": "string", "format": "date-time"},
@@ -112,8 +75,12 @@ SCHEMAS: dict[str, Any] = {
                 "description": "The store's plan, e.g. `small` (full responses; during a change: the new one).",
             },
             "suspension": {
-                "oneOf": [{"type": "null"}, _ref("Suspension")],
+                "oneOf": [{"type": "null"}, ref("Suspension")],
                 "description": "Why the store is suspended; null unless `suspending` or `suspended`.",
+            },
+            "restore": {
+                "oneOf": [{"type": "null"}, ref("Restore")],
+                "description": "The restore under way (GET one store and the actions); null unless `restoring`.",
             },
         },
     },
@@ -122,7 +89,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["stores", "count"],
         "additionalProperties": False,
         "properties": {
-            "stores": {"type": "array", "items": _ref("Store")},
+            "stores": {"type": "array", "items": ref("Store")},
             "count": {"type": "integer", "minimum": 0},
         },
     },
@@ -192,22 +159,23 @@ SCHEMAS: dict[str, Any] = {
             }
         },
     },
+    **BACKUP_SCHEMAS,
 }
 
 
 def _responses() -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for code, (name, when) in ERROR_RESPONSES.items():
-        response = _json(_ref("Error"), when)
+        answer = response(ref("Error"), when)
         if code == 401:
-            response["headers"] = {
+            answer["headers"] = {
                 "WWW-Authenticate": {
                     "description": 'Both schemes: `Bearer realm="store-platform", Basic realm="store-platform"`.',
                     "required": True,
                     "schema": {"type": "string"},
                 }
             }
-        responses[name] = response
+        responses[name] = answer
     return responses
 
 
@@ -233,7 +201,7 @@ DOCUMENT: dict[str, Any] = {
                 "summary": "Liveness of the API (no credentials, no database).",
                 "security": [],
                 "responses": {
-                    "200": _json(
+                    "200": response(
                         {
                             "type": "object",
                             "required": ["status"],
@@ -250,7 +218,7 @@ DOCUMENT: dict[str, Any] = {
                 "operationId": "openapi",
                 "summary": "This document (no credentials).",
                 "security": [],
-                "responses": {"200": _json({"type": "object"}, "The OpenAPI 3.1 document.")},
+                "responses": {"200": response({"type": "object"}, "The OpenAPI 3.1 document.")},
             }
         },
         "/api/stores": {
@@ -267,15 +235,15 @@ DOCUMENT: dict[str, Any] = {
                         "schema": {"type": "string", "examples": ["true"]},
                     }
                 ],
-                "responses": {"200": _json(_ref("StoreList"), "The stores."), **_errors()},
+                "responses": {"200": response(ref("StoreList"), "The stores."), **errors()},
             },
             "post": {
                 "operationId": "createStore",
                 "summary": "Order a store; the provisioner picks it up (watch `status`).",
-                "requestBody": {"required": True, "content": {JSON: {"schema": _ref("NewStore")}}},
+                "requestBody": {"required": True, "content": {JSON: {"schema": ref("NewStore")}}},
                 "responses": {
-                    "201": _json(_ref("Store"), "The store, `requested`."),
-                    **_errors(400, 403, 409, 429),
+                    "201": response(ref("Store"), "The store, `requested`."),
+                    **errors(400, 403, 409, 429),
                 },
             },
         },
@@ -284,12 +252,12 @@ DOCUMENT: dict[str, Any] = {
             "get": {
                 "operationId": "getStore",
                 "summary": "One store, with its full shopper check.",
-                "responses": {"200": _json(_ref("Store"), "The store."), **_errors(404)},
+                "responses": {"200": response(ref("Store"), "The store."), **errors(404)},
             },
             "delete": {
                 "operationId": "deleteStore",
                 "summary": "Delete the store and everything in its namespace; the name is free at once.",
-                "responses": {"202": _json(_ref("Store"), "The store, `deleting`."), **_errors(404, 409)},
+                "responses": {"202": response(ref("Store"), "The store, `deleting`."), **errors(404, 409)},
             },
         },
         "/api/stores/{store_id}/retry": {
@@ -297,7 +265,7 @@ DOCUMENT: dict[str, Any] = {
             "post": {
                 "operationId": "retryStore",
                 "summary": "Provision a failed store again.",
-                "responses": {"202": _json(_ref("Store"), "The store, `requested` again."), **_errors(404, 409)},
+                "responses": {"202": response(ref("Store"), "The store, `requested` again."), **errors(404, 409)},
             },
         },
         "/api/stores/{store_id}/suspend": {
@@ -306,10 +274,10 @@ DOCUMENT: dict[str, Any] = {
                 "operationId": "suspendStore",
                 "summary": "Take a ready store offline: workloads to zero, off the ingress; volumes and Secret "
                 "kept (it still counts toward the store limit). Watch `status` become `suspended`.",
-                "requestBody": {"required": False, "content": {JSON: {"schema": _ref("SuspendRequest")}}},
+                "requestBody": {"required": False, "content": {JSON: {"schema": ref("SuspendRequest")}}},
                 "responses": {
-                    "202": _json(_ref("Store"), "The store, `suspending`."),
-                    **_errors(400, 404, 409),
+                    "202": response(ref("Store"), "The store, `suspending`."),
+                    **errors(400, 404, 409),
                 },
             },
         },
@@ -319,7 +287,7 @@ DOCUMENT: dict[str, Any] = {
                 "operationId": "resumeStore",
                 "summary": "Bring a suspended store back; `ready` again after the same checks as provisioning. "
                 "A store an administrator suspended can only be resumed by an administrator (403).",
-                "responses": {"202": _json(_ref("Store"), "The store, `resuming`."), **_errors(403, 404, 409)},
+                "responses": {"202": response(ref("Store"), "The store, `resuming`."), **errors(403, 404, 409)},
             },
         },
         "/api/stores/{store_id}/plan": {
@@ -329,10 +297,10 @@ DOCUMENT: dict[str, Any] = {
                 "summary": "Move a ready store to another plan: quota, limits and workloads are re-applied (pods "
                 "restart) and volumes grow where their StorageClass allows expansion; they never shrink (409). "
                 "Watch `status` go from `resizing` back to `ready`.",
-                "requestBody": {"required": True, "content": {JSON: {"schema": _ref("PlanChange")}}},
+                "requestBody": {"required": True, "content": {JSON: {"schema": ref("PlanChange")}}},
                 "responses": {
-                    "202": _json(_ref("Store"), "The store, `resizing`."),
-                    **_errors(400, 403, 404, 409),
+                    "202": response(ref("Store"), "The store, `resizing`."),
+                    **errors(400, 403, 404, 409),
                 },
             },
         },
@@ -351,11 +319,12 @@ DOCUMENT: dict[str, Any] = {
                     }
                 ],
                 "responses": {
-                    "200": _json(_ref("ContainerLogs"), "One entry per container, setup Job's included."),
-                    **_errors(400, 404, 409, 503),
+                    "200": response(ref("ContainerLogs"), "One entry per container, setup Job's included."),
+                    **errors(400, 404, 409, 503),
                 },
             },
         },
+        **BACKUP_PATHS,
     },
     "components": {
         "securitySchemes": {

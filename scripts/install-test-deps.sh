@@ -58,4 +58,8 @@ fi
 if command -v redis-cli >/dev/null 2>&1 && redis-cli -p 6379 ping >/dev/null 2>&1; then
   $SUDO service redis-server stop >/dev/null 2>&1 || true
 fi
+# Likewise MariaDB (tests/backups starts its own mariadbd).
+if command -v mariadb-admin >/dev/null 2>&1 && $SUDO mariadb-admin ping >/dev/null 2>&1; then
+  $SUDO service mariadb stop >/dev/null 2>&1 || true
+fi
 echo "installed: ${need[*]}"

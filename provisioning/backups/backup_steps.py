@@ -45,12 +45,26 @@ SCHEDULE_CHECK_INTERVAL = timedelta(seconds=60)
 
 
 def run_resources(cluster: Cluster, spec: StoreSpec, settings: Settings, *, kind: str, run_id: str, urls: dict) -> None:
-    """Scripts, policies, URLs and the Job of one backup or restore run (all idempotent)."""
+    """Scripts, policies, the Job and its URLs of one backup or restore run (all idempotent).
+
+    The Job first: its URLs' Secret is owned by it (deleted with it). Its pod waits for
+    the Secret (the kubelet retries a missing secretKeyRef), a moment later."""
     cluster.apply(manifests.scripts_configmap(spec))
     for policy in manifests.network_policies(spec, settings):
         cluster.apply(policy)
-    cluster.apply(manifests.urls_secret(spec, kind, run_id, urls))
+    name = manifests.job_name(kind, run_id)
     cluster.create_if_absent(manifests.job(spec, settings, kind=kind, backup_id=run_id))
+    job = cluster.get("batch/v1", "Job", name, namespace=spec.namespace)
+    if job is None:
+        raise ClusterRejectedError(f"The {kind} Job {name} vanished right after it was created.")
+    uid = job["metadata"].get("uid", "")
+    cluster.create_if_absent(manifests.urls_secret(spec, kind, run_id, urls, job_uid=uid))
+
+
+def finish_run(cluster: Cluster, namespace: str, kind: str, run_id: str) -> None:
+    """Delete a finished run's Job: its pods and its URLs' Secret go with it (the outcome and
+    any failure message are already in the database)."""
+    cluster.delete("batch/v1", "Job", manifests.job_name(kind, run_id), namespace=namespace)
 
 
 def job_check(kind: str, run_id: str) -> Check:
@@ -231,10 +245,8 @@ class BackupSteps(StoreSteps):
                 )
                 event_store.message = f"Backup failed: {message}"[:1000]
                 outbox.enqueue_store_event(session, events.BACKUP_FAILED, event_store, at=now)  # type: ignore[arg-type]
-        if backup.status == BackupStatus.RUNNING:  # the URLs are no use any more
-            self.cluster.delete(  # type: ignore[union-attr]
-                "v1", "Secret", manifests.job_name(manifests.BACKUP, backup.id), namespace=store.namespace
-            )
+        if backup.status == BackupStatus.RUNNING:  # the Job, its pods and its URLs are no use any more
+            finish_run(self.cluster, store.namespace, manifests.BACKUP, backup.id)  # type: ignore[arg-type]
         log.info("backup %s of store %s: %s", backup.id, store.name, action)
 
     def _apply_retention(self, store: Store) -> None:

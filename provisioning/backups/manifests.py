@@ -123,12 +123,18 @@ def scripts_configmap(spec: StoreSpec) -> Manifest:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
 
 
-def urls_secret(spec: StoreSpec, kind: str, backup_id: str, urls: dict[str, str]) -> Manifest:
-    """The presigned URLs of one run (they are credentials for one object each)."""
+def urls_secret(spec: StoreSpec, kind: str, backup_id: str, urls: dict[str, str], *, job_uid: str) -> Manifest:
+    """The presigned URLs of one run (each a credential for one object), owned by its Job:
+    the garbage collector deletes them with the Job, so the worker needs no right to
+    patch or delete Secrets (either would let it read every Secret of a namespace)."""
+    meta = metadata(spec, job_name(kind, backup_id), component=kind)
+    meta["ownerReferences"] = [
+        {"apiVersion": "batch/v1", "kind": "Job", "name": job_name(kind, backup_id), "uid": job_uid}
+    ]
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": metadata(spec, job_name(kind, backup_id), component=kind),
+        "metadata": meta,
         "type": "Opaque",
         "stringData": {URL_ENV[name]: url for name, url in urls.items()},
     }

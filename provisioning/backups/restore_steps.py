@@ -20,7 +20,7 @@ from typing import Any
 from sqlmodel import Session
 
 from provisioning.backups import manifests, storage
-from provisioning.backups.backup_steps import BackupSteps, job_check, run_resources
+from provisioning.backups.backup_steps import BackupSteps, finish_run, job_check, run_resources
 from provisioning.engines import get_engine
 from provisioning.lifecycle.decisions import StepResult, conditions_from, spec_for
 from provisioning.models import Backup, BackupStatus, FailureKind, ShopperStatus, Store, StoreStatus
@@ -84,22 +84,22 @@ class RestoreSteps(BackupSteps):
             return StepResult(changes)
         if phase == IMPORTING:
             observed = self.cluster.observe(spec.namespace, job_check(manifests.RESTORE, run_id))
-            if observed.ready or observed.reason in ("JobFailed", "NotCreated"):
-                self.cluster.delete(
-                    "v1", "Secret", manifests.job_name(manifests.RESTORE, run_id), namespace=spec.namespace
-                )
             if observed.ready:
                 changes.update(
                     restore_phase=STARTING, scale_applied_at=None, message=f"Restored the backup of {when}: starting."
                 )
                 return StepResult(changes)
             if observed.reason in ("JobFailed", "NotCreated"):
+                finish_run(self.cluster, spec.namespace, manifests.RESTORE, run_id)
                 why = observed.message if observed.reason == "JobFailed" else "Its Job disappeared before finishing."
                 return self._restore_failed(store, why)
             changes.update(message=f"Restoring the backup of {when}: {observed.message}"[:2000])
             return StepResult(changes)
         # STARTING: the same as a resume, from the engine's own manifests.
         if store.scale_applied_at is None:
+            # Deleted only now, after `starting` was saved: a worker killed in between must
+            # not find the Job gone and take the restore for failed.
+            finish_run(self.cluster, spec.namespace, manifests.RESTORE, run_id)
             suspension.restore(self.cluster, workloads)
             changes["scale_applied_at"] = now
         checks = engine.checks(spec)

@@ -129,7 +129,9 @@ def test_backup_retention_and_restore_with_real_jobs_urls_and_object_store(
     done = passes_until(driver, lambda: (b := backup_of(first.id)).status != BackupStatus.RUNNING and b)
     assert done.status == BackupStatus.SUCCEEDED, done.message
     assert done.size_bytes == 5096
-    assert kube.get("v1", "Secret", name, namespace=ns) is None, "the URLs are gone once used"
+    assert kube.get("batch/v1", "Job", name, namespace=ns) is None, "the finished Job is deleted"
+    # ...and the garbage collector deletes the URLs' Secret it owned.
+    wait_for(lambda: kube.get("v1", "Secret", name, namespace=ns) is None, timeout=60, what="the URLs' Secret gone")
     objects = {o.key for o in bucket(world).list(f"stores/{store.id}/")}
     assert objects == {f"{running.location}/{n}" for n in ("database", "files.tar.gz", "manifest.json")}
 

@@ -450,6 +450,36 @@ def test_external_database(tools: Tools) -> None:
     assert failed.returncode != 0 and "externalDatabase" in failed.stderr
 
 
+def test_backups_storage_settings_keys_from_a_secret_and_egress(tools: Tools) -> None:
+    assert not [k for k in find(render(tools), "ConfigMap", "-config")["data"] if k.startswith("BACKUP_S3_")]
+    docs = render(
+        tools,
+        "values.yaml",
+        "--set", "backups.s3.endpoint=http://minio.storage:9000",
+        "--set", "backups.s3.existingSecret=backup-keys",
+        "--set", "backups.s3.egressCidrs={10.20.0.0/16}",
+        "--set", "backups.intervalHours=24",
+    )  # fmt: skip
+    configmap = find(docs, "ConfigMap", "-config")["data"]
+    assert configmap["BACKUP_S3_ENDPOINT"] == "http://minio.storage:9000"
+    assert (configmap["BACKUP_INTERVAL_HOURS"], configmap["BACKUP_RETENTION"]) == ("24", "7")
+    assert not [k for k in configmap if "KEY" in k], "the bucket's keys never go in the ConfigMap"
+    for component in ("portal", "worker"):
+        env = env_of(find(docs, "Deployment", f"-{component}")["spec"]["template"]["spec"]["containers"][0])
+        assert env["BACKUP_S3_ACCESS_KEY_ID"]["secretKeyRef"] == {"name": "backup-keys", "key": "access-key-id"}
+        assert env["BACKUP_S3_SECRET_ACCESS_KEY"]["secretKeyRef"] == {"name": "backup-keys", "key": "secret-access-key"}
+    settings = Settings.from_env({**configmap, "BACKUP_S3_ACCESS_KEY_ID": "k", "BACKUP_S3_SECRET_ACCESS_KEY": "s"})
+    assert settings.backups_configured and settings.backup_egress_cidrs == ["10.20.0.0/16"]
+    egress = find(docs, "NetworkPolicy", "-app-egress")["spec"]["egress"]
+    assert {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "ports": [{"protocol": "TCP", "port": 9000}]} in egress
+
+    failed = tools.run(
+        "template", "sp", str(CHART), "--kube-version", tools.kube_version,
+        "--set", "backups.s3.endpoint=https://s3.example.com", check=False,
+    )  # fmt: skip
+    assert failed.returncode != 0 and "backups.s3.existingSecret" in failed.stderr
+
+
 def test_uninstall_policy_flags(tools: Tools) -> None:
     default = render(tools)
     assert not [d for d in default if d["kind"] == "Job"]

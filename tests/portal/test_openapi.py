@@ -24,7 +24,7 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from portal.api import StoreApi
 from portal.openapi import openapi_document
-from provisioning.models import ApiToken, Store, StoreStatus, utcnow
+from provisioning.models import ApiToken, Backup, BackupStatus, Store, StoreStatus, utcnow
 from provisioning.operations.store_logs import ContainerLog
 from tests.shared.portal import PASSWORDS, build_platform, portal_env
 from tests.shared.servers import run_portal
@@ -95,6 +95,12 @@ class Checker:
         return status, json.loads(payload)
 
 
+def set_status(platform: Any, store_id: str, status: StoreStatus) -> None:
+    with Session(platform.db) as session:
+        session.execute(update(Store).where(col(Store.id) == store_id).values(status=status))
+        session.commit()
+
+
 def bearer(token: str) -> str:
     return f"Bearer {token}"
 
@@ -106,7 +112,17 @@ def basic(user: str, password: str | None = None) -> str:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     workdir = tmp_path_factory.mktemp("openapi")
-    env = portal_env(workdir, reconciler=False, inherit=True, MAX_STORES_PER_USER="2", ORDERABLE_PLANS="small,medium")
+    # Backup storage configured (nothing listens there; no reconciler runs to reach it), so
+    # the backup routes can answer their successes; without storage they answer 409
+    # (tests/portal/test_api_backups.py).
+    storage = {
+        "BACKUP_S3_ENDPOINT": "http://127.0.0.1:9",
+        "BACKUP_S3_ACCESS_KEY_ID": "k",
+        "BACKUP_S3_SECRET_ACCESS_KEY": "s",
+    }
+    env = portal_env(
+        workdir, reconciler=False, inherit=True, MAX_STORES_PER_USER="2", ORDERABLE_PLANS="small,medium", **storage
+    )
     platform = build_platform(env)
     try:
         with run_portal(env, workdir / "portal.log") as url:
@@ -256,6 +272,31 @@ def test_every_route_answers_as_documented(live: tuple[str, Any]) -> None:
     assert check("POST", f"{one}/resume", "resumeStore", auth=alice)[0] == 403
     status, resumed = check("POST", f"{one}/resume", "resumeStore", auth=admin)
     assert status == 202 and resumed["status"] == "resuming" and resumed["suspension"] is None, resumed
+
+    # Backups: only a ready store, one at a time; only a succeeded backup is restored.
+    backups = f"{one}/backups"
+    assert check("POST", backups, "backUpStore", auth=alice)[0] == 409  # still resuming
+    assert check("POST", "/api/stores/nope/backups", "backUpStore", auth=alice)[0] == 404
+    assert check("GET", "/api/stores/nope/backups", "listBackups", auth=alice)[0] == 404
+    set_status(platform, store["id"], StoreStatus.READY)
+    status, backup = check("POST", backups, "backUpStore", auth=alice)
+    assert status == 202 and backup["status"] == "pending", backup
+    restore = f"{backups}/{backup['id']}/restore"
+    assert check("POST", restore, "restoreBackup", auth=alice)[0] == 409  # not succeeded (yet)
+    assert check("POST", f"{backups}/nope/restore", "restoreBackup", auth=alice)[0] == 404
+    with Session(platform.db) as session:
+        session.execute(
+            update(Backup)
+            .where(col(Backup.id) == backup["id"])
+            .values(status=BackupStatus.SUCCEEDED, size_bytes=2048, started_at=utcnow(), finished_at=utcnow())
+        )
+        session.commit()
+    status, listing = check("GET", backups, "listBackups", auth=alice)
+    assert status == 200 and listing["backups"][0]["sizeBytes"] == 2048, listing
+    status, restoring = check("POST", restore, "restoreBackup", auth=alice)
+    assert status == 202 and restoring["status"] == "restoring", restoring
+    assert check("POST", restore, "restoreBackup", valid_request=False)[0] == 401
+    set_status(platform, store["id"], StoreStatus.READY)
 
     assert check("DELETE", one, "deleteStore", auth=alice)[0] == 202
     assert check("DELETE", one, "deleteStore", auth=alice)[0] == 409

@@ -197,6 +197,21 @@ from the Secret, HOME on the writable /tmp (the root filesystem is read-only).
     secretKeyRef:
       name: {{ include "store-platform.secretName" . }}
       key: COOKIE_KEY
+{{- if .Values.backups.s3.endpoint }}
+{{- if not .Values.backups.s3.existingSecret }}
+{{- fail "backups.s3.endpoint is set: set backups.s3.existingSecret (a Secret with the bucket's keys)" }}
+{{- end }}
+- name: BACKUP_S3_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.backups.s3.existingSecret }}
+      key: {{ .Values.backups.s3.accessKeyIdKey }}
+- name: BACKUP_S3_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.backups.s3.existingSecret }}
+      key: {{ .Values.backups.s3.secretAccessKeyKey }}
+{{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}

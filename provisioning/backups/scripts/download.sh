@@ -32,15 +32,16 @@ command -v curl >/dev/null || fail "no curl in this image"
 errors="$WORK_DIR/.download-errors"
 trap 'rm -f "$errors"' EXIT
 
-# get NAME URL: GET into $WORK_DIR/NAME; retried on connection errors, timeouts and 5xx.
+# get NAME URL: GET into $WORK_DIR/NAME; retried (3 times, 1 s, 2 s, 4 s apart) on any failure
+# to connect or transfer and on HTTP 408/429/5xx; an HTTP refusal (403, 404) is final.
 get() {
     name="$1"
     url="$2"
     out="$WORK_DIR/$name"
     rm -f "$out"
-    if ! status="$(curl -sS --retry 3 --retry-connrefused --connect-timeout 30 \
+    if ! status="$(curl -sS --retry 3 --retry-all-errors --connect-timeout 30 \
         -o "$out" -w '%{http_code}' "$url" 2>"$errors")"; then
-        reason="$(grep -v '^$' "$errors" | tail -n 1 | sed -e 's/^curl: //' -e 's#[a-zA-Z][a-zA-Z0-9+.-]*://[^ ]*#<url>#g')"
+        reason="$(grep -v '^$' "$errors" | tail -n 1 | sed -e 's/^curl: \{0,1\}([0-9]*) //' -e 's/^curl: //' -e 's#[a-zA-Z][a-zA-Z0-9+.-]*://[^ ]*#<url>#g')"
         rm -f "$out"
         fail "downloading $name from $(object_of "$url") failed (${reason:-curl failed})"
     fi

@@ -38,14 +38,15 @@ response="$WORK_DIR/.upload-response"
 errors="$WORK_DIR/.upload-errors"
 trap 'rm -f "$response" "$errors"' EXIT
 
-# put NAME URL: PUT $WORK_DIR/NAME; retried on connection errors, timeouts and 5xx.
+# put NAME URL: PUT $WORK_DIR/NAME; retried (3 times, 1 s, 2 s, 4 s apart) on any failure
+# to connect or transfer and on HTTP 408/429/5xx; an HTTP refusal (403, 404) is final.
 put() {
     name="$1"
     url="$2"
     : >"$response"
-    if ! status="$(curl -sS --retry 3 --retry-connrefused --connect-timeout 30 \
+    if ! status="$(curl -sS --retry 3 --retry-all-errors --connect-timeout 30 \
         -o "$response" -w '%{http_code}' -T "$WORK_DIR/$name" "$url" 2>"$errors")"; then
-        reason="$(grep -v '^$' "$errors" | tail -n 1 | sed -e 's/^curl: //' -e 's#[a-zA-Z][a-zA-Z0-9+.-]*://[^ ]*#<url>#g')"
+        reason="$(grep -v '^$' "$errors" | tail -n 1 | sed -e 's/^curl: \{0,1\}([0-9]*) //' -e 's/^curl: //' -e 's#[a-zA-Z][a-zA-Z0-9+.-]*://[^ ]*#<url>#g')"
         fail "uploading $name to $(object_of "$url") failed (${reason:-curl failed})"
     fi
     case "$status" in

@@ -140,7 +140,8 @@ def test_a_backup_runs_its_job_with_presigned_urls_and_records_the_size(
     done = backup_row(db, requested.id)
     assert (done.status, done.size_bytes) == (BackupStatus.SUCCEEDED, 350)
     assert done.finished_at is not None
-    assert ("Secret", ns, name) not in cluster.objects, "the URLs are deleted once used"
+    assert ("Job", ns, name) not in cluster.objects, "the Job (and with it its pods and URLs) is deleted"
+    assert secret["metadata"]["ownerReferences"][0]["kind"] == "Job", "the URLs' Secret goes with its Job"
     assert audit_actions(db, sid)[-2:] == ["backup.requested", "backup.succeeded"]
     assert [b.id for b in stores.list_backups(alice, sid)] == [requested.id]
 
@@ -168,7 +169,7 @@ def test_a_failed_job_fails_the_backup_with_its_reason_and_deletes_the_urls(
     reconciler.run_once()
     row = backup_row(db, backup.id)
     assert row.status == BackupStatus.FAILED and "BackoffLimitExceeded" in row.message
-    assert ("Secret", store_row(db, sid).namespace, manifests.job_name("backup", backup.id)) not in cluster.objects
+    assert ("Job", store_row(db, sid).namespace, manifests.job_name("backup", backup.id)) not in cluster.objects
     assert "backup.failed" in audit_actions(db, sid)
 
 
@@ -277,13 +278,14 @@ def test_restore_stops_the_storefront_keeps_the_database_imports_then_starts_the
     reconciler.run_once()  # importing: the Job completed
     row = store_row(db, sid)
     assert row.restore_phase == "starting"
-    assert ("Secret", ns, name) not in cluster.objects
+    assert ("Job", ns, name) in cluster.objects, "kept until `starting` is saved"
 
     reconciler.run_once()  # starting: the same checks as a resume
     row = store_row(db, sid)
     assert row.status == StoreStatus.READY and "restored from the backup" in row.message
     assert cluster.objects[("Deployment", ns, "wordpress")]["spec"]["replicas"] == 1
     assert ("Ingress", ns, "store") in cluster.objects
+    assert ("Job", ns, name) not in cluster.objects
     assert audit_actions(db, sid)[-2:] == ["store.restore_requested", "store.restored"]
 
 
@@ -335,11 +337,12 @@ def test_a_worker_killed_mid_restore_is_continued_by_the_next_one(
         session.commit()
     successor = Reconciler(db, settings, lambda: cluster, identity="r2", clock=clock)
     successor._s3 = objects  # type: ignore[assignment]
+    jobs = [k for k in cluster.objects if k[0] == "Job" and k[2].startswith("restore-")]
     successor.run_once()
+    assert store_row(db, sid).restore_phase == "starting"
+    assert [k for k in cluster.objects if k[0] == "Job" and k[2].startswith("restore-")] == jobs, "no second import"
     successor.run_once()
     assert store_row(db, sid).status == StoreStatus.READY
-    jobs = [k for k in cluster.objects if k[0] == "Job" and k[2].startswith("restore-")]
-    assert len(jobs) == 1, "the same run, not a second import"
 
 
 def test_only_successful_backups_of_the_store_can_be_restored(

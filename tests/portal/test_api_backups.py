@@ -1,0 +1,170 @@
+"""The backup routes of the REST API, in-process: the API's own routes in a Starlette app,
+called through ASGI with a bearer token (no server process, no bcrypt per call). Their
+answers against the OpenAPI document are checked on the live server in test_openapi.py."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from sqlmodel import Session
+from starlette.applications import Starlette
+
+from portal.api import StoreApi
+from provisioning.backups.commands import NOT_CONFIGURED
+from provisioning.models import Backup, BackupStatus, StoreStatus, utcnow
+from provisioning.platform import Platform
+from tests.shared.platform import set_store, store_row
+from tests.shared.portal import build_platform, portal_env
+
+STORAGE = {
+    "BACKUP_S3_ENDPOINT": "http://127.0.0.1:9",  # nothing listens: no test reaches an object store
+    "BACKUP_S3_ACCESS_KEY_ID": "k",
+    "BACKUP_S3_SECRET_ACCESS_KEY": "s",
+}
+
+
+@dataclass
+class Api:
+    app: Starlette
+    platform: Platform
+    tokens: dict[str, str]
+
+    def __call__(self, method: str, path: str, user: str = "alice") -> tuple[int, Any]:
+        return anyio.run(self._send, method, path, f"Bearer {self.tokens[user]}")
+
+    async def _send(self, method: str, path: str, authorization: str) -> tuple[int, Any]:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"authorization", authorization.encode()), (b"content-type", b"application/json")],
+            "server": ("portal", 80),
+            "client": ("127.0.0.1", 50000),
+        }
+        incoming = [{"type": "http.request", "body": b"", "more_body": False}]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await self.app(scope, receive, send)
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        return sent[0]["status"], json.loads(body)
+
+
+def make_api(tmp_path: Path, **extra: str) -> Iterator[Api]:
+    platform = build_platform(portal_env(tmp_path, **extra))
+    users = ("alice", "bob")
+    tokens = {name: platform.tokens.create_token(platform.users.get_actor(name), "t").token for name in users}
+    yield Api(Starlette(routes=StoreApi(lambda: platform).routes()), platform, tokens)
+    platform.db.dispose()
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    """The API with backup storage configured."""
+    yield from make_api(tmp_path, **STORAGE)
+
+
+@pytest.fixture
+def bare(tmp_path: Path) -> Iterator[Api]:
+    """The API of a platform without backup storage."""
+    yield from make_api(tmp_path)
+
+
+def ready_store(api: Api) -> str:
+    store = api.platform.stores.create_store(api.platform.users.get_actor("alice"), "alices-shop")
+    set_store(api.platform.db, store.id, status=StoreStatus.READY)
+    return store.id
+
+
+def finish(api: Api, backup_id: str, status: BackupStatus, **values: object) -> None:
+    """What the worker records when a backup's Job ends (a test's precondition)."""
+    with Session(api.platform.db) as session:
+        backup = session.get(Backup, backup_id)
+        assert backup is not None
+        backup.status, backup.finished_at = status, utcnow()
+        for key, value in values.items():
+            setattr(backup, key, value)
+        session.add(backup)
+        session.commit()
+
+
+def test_without_storage_backing_up_and_restoring_say_what_to_configure(bare: Api) -> None:
+    store_id = ready_store(bare)
+    status, body = bare("POST", f"/api/stores/{store_id}/backups")
+    assert (status, body) == (409, {"error": NOT_CONFIGURED})
+    assert bare("POST", f"/api/stores/{store_id}/backups/{'0' * 32}/restore") == (409, {"error": NOT_CONFIGURED})
+    assert bare("GET", f"/api/stores/{store_id}/backups") == (200, {"backups": [], "count": 0})
+
+
+def test_back_up_list_and_restore(api: Api) -> None:
+    store_id = ready_store(api)
+    backups = f"/api/stores/{store_id}/backups"
+    status, backup = api("POST", backups)
+    assert status == 202, backup
+    assert (backup["status"], backup["kind"], backup["requestedBy"], backup["storeId"]) == (
+        "pending",
+        "manual",
+        "alice",
+        store_id,
+    )
+    assert "location" not in backup and backup["sizeBytes"] is None and backup["finishedAt"] is None
+    status, body = api("POST", backups)
+    assert status == 409 and "already running" in body["error"]
+
+    restore = f"{backups}/{backup['id']}/restore"
+    status, body = api("POST", restore)
+    assert status == 409 and "Only a successful backup" in body["error"]
+    finish(api, backup["id"], BackupStatus.SUCCEEDED, size_bytes=4096, location="stores/x/y")
+    status, listing = api("GET", backups)
+    assert status == 200 and listing["count"] == 1
+    [listed] = listing["backups"]
+    assert (listed["status"], listed["sizeBytes"]) == ("succeeded", 4096) and listed["finishedAt"]
+    assert "location" not in listed
+
+    status, store = api("POST", restore)
+    assert status == 202 and store["status"] == "restoring" and store["id"] == store_id, store
+    assert (store["restore"]["backupId"], store["restore"]["phase"]) == (backup["id"], "stopping")
+    assert api("GET", f"/api/stores/{store_id}")[1]["restore"]["phase"] == "stopping"
+    assert store_row(api.platform.db, store_id).restore_backup_id == backup["id"]
+    status, body = api("POST", backups)
+    assert status == 409 and "being restored" in body["error"]
+
+
+def test_a_failed_backup_cannot_be_restored(api: Api) -> None:
+    store_id = ready_store(api)
+    backup_id = api("POST", f"/api/stores/{store_id}/backups")[1]["id"]
+    finish(api, backup_id, BackupStatus.FAILED, message="The dump Job failed.")
+    status, body = api("POST", f"/api/stores/{store_id}/backups/{backup_id}/restore")
+    assert status == 409 and "this one is failed" in body["error"]
+    assert store_row(api.platform.db, store_id).status == StoreStatus.READY
+
+
+def test_another_users_store_and_unknown_backups_are_not_found(api: Api) -> None:
+    store_id = ready_store(api)
+    backup_id = api("POST", f"/api/stores/{store_id}/backups")[1]["id"]
+    for method, path in (
+        ("GET", f"/api/stores/{store_id}/backups"),
+        ("POST", f"/api/stores/{store_id}/backups"),
+        ("POST", f"/api/stores/{store_id}/backups/{backup_id}/restore"),
+    ):
+        status, body = api(method, path, user="bob")
+        assert status == 404 and "not yours" in body["error"], (method, path)
+    status, body = api("POST", f"/api/stores/{store_id}/backups/{'f' * 32}/restore")
+    assert status == 404 and "No such backup" in body["error"]
