@@ -25,7 +25,7 @@ from provisioning.backups.s3 import S3Error
 from provisioning.db import session_scope
 from provisioning.engines.base import Check
 from provisioning.errors import ClusterRejectedError, ClusterUnavailableError
-from provisioning.lifecycle.decisions import spec_for
+from provisioning.lifecycle.decisions import StepResult, spec_for
 from provisioning.lifecycle.store_steps import StoreSteps
 from provisioning.models import Backup, BackupStatus, Store, StoreStatus, User
 from provisioning.notifications import events, outbox
@@ -276,6 +276,52 @@ class BackupSteps(StoreSteps):
                     store_name=store.name,
                     detail=f"retention (newest {keep} kept): the backup of {backup.created_at:%Y-%m-%d %H:%M} UTC",
                 )
+
+    def _delete_step(self, store_id: str) -> StepResult | None:
+        """Deleting a store leaves nothing behind: once its namespace is gone, its backups'
+        objects are deleted from the bucket and their rows from the list (the audit log
+        keeps the history). The object store being down keeps the store `deleting`."""
+        result = super()._delete_step(store_id)
+        if (
+            result is None
+            or result.changes.get("status") != StoreStatus.DELETED
+            or not self.settings.backups_configured
+        ):
+            return result
+        try:
+            self._forget_backups(store_id)
+        except S3Error as error:
+            self._s3 = None
+            return StepResult(
+                {"message": f"Deleting the store's backups: waiting for the object store: {error}"[:2000]}
+            )
+        return StepResult(
+            dict(result.changes, message="Deleted; nothing is left in the cluster or the backup bucket."),
+            result.audit_action,
+            result.audit_detail,
+        )
+
+    def _forget_backups(self, store_id: str) -> None:
+        with Session(self.db) as session:
+            rows = session.exec(select(Backup).where(Backup.store_id == store_id)).all()
+        prefix = manifests.location(self.settings, store_id, "")
+        for obj in self._object_store().list(prefix.rstrip("/") + "/"):
+            self._object_store().delete(obj.key)
+        if not rows:
+            return
+        with session_scope(self.db) as session:
+            lease.fence(session, self.identity)
+            for row in rows:
+                backup = session.get(Backup, row.id)
+                if backup is not None:
+                    session.delete(backup)
+            audit.record(
+                session,
+                actor=SYSTEM.username,
+                action="backup.deleted",
+                store_id=store_id,
+                detail=f"{len(rows)} backup(s) deleted with the store",
+            )
 
     def _update_backup(self, backup_id: str, expected: str | None, changes: dict[str, Any]) -> None:
         with session_scope(self.db) as session:

@@ -60,6 +60,7 @@ Examples:
   python -m provisioning --as admin users create alice
   printf '%s\\n' "$PASSWORD" | python -m provisioning --as admin users reset-password alice --password-stdin
   python -m provisioning --as admin --json stores list --status failed
+  python -m provisioning --as admin stores restore my-shop BACKUP_ID --yes   # ids: stores backups my-shop
 """
 
 

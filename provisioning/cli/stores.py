@@ -1,4 +1,5 @@
-"""`stores ...`: list (with filters), show, delete, retry, suspend, resume and re-plan any user's store.
+"""`stores ...`: list (with filters), show, delete, retry, suspend, resume, re-plan, back up
+and restore any user's store.
 
 Every command calls StoreService as the acting admin: the same state checks (a deleted
 store cannot be deleted again, only failed stores retry) and the same audit rows as the
@@ -144,6 +145,37 @@ def cmd_plan(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backups(ctx: Context, args: argparse.Namespace) -> int:
+    store = resolve(ctx, args.store)
+    backups = [backup.model_dump() for backup in ctx.platform.stores.list_backups(ctx.actor, store.id)]
+    columns = [("id", "ID"), ("created_at", "CREATED"), ("kind", "KIND"), ("status", "STATUS")]
+    columns += [("size_bytes", "BYTES"), ("message", "MESSAGE")]
+    text = table(backups, columns) if backups else f"Store {store.name!r} has no backups."
+    ctx.out.emit({"backups": backups, "count": len(backups)}, text)
+    return 0
+
+
+def cmd_backup(ctx: Context, args: argparse.Namespace) -> int:
+    store = resolve(ctx, args.store)
+    backup = ctx.platform.stores.backup_store(ctx.actor, store.id)
+    text = f"Backing up store {store.name!r} ({store.id}): backup {backup.id}; `stores backups` shows how it goes."
+    ctx.out.emit({"backup": backup.model_dump()}, text)
+    return 0
+
+
+def cmd_restore(ctx: Context, args: argparse.Namespace) -> int:
+    store = resolve(ctx, args.store)
+    if not args.yes:
+        raise UsageError(
+            f"This takes store {store.name!r} ({store.id}) offline and replaces its data with backup "
+            f"{args.backup}: everything changed since the backup is lost; add --yes to confirm."
+        )
+    store = ctx.platform.stores.restore_backup(ctx.actor, store.id, args.backup)
+    text = f"Restoring backup {args.backup} into store {store.name!r} ({store.id}): offline until ready again."
+    ctx.out.emit({"store": store_json(store)}, text)
+    return 0
+
+
 def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     """The `stores` group and its commands, each with the global options (`common`)."""
     group = groups.add_parser("stores", help="every user's stores", description=__doc__)
@@ -195,3 +227,21 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     plan.add_argument("store", metavar="ID_OR_NAME")
     plan.add_argument("plan", metavar="PLAN")
     plan.set_defaults(handler=cmd_plan)
+
+    backups = commands.add_parser(
+        "backups", parents=[common], allow_abbrev=False, help="a store's backups, newest first"
+    )
+    backups.add_argument("store", metavar="ID_OR_NAME")
+    backups.set_defaults(handler=cmd_backups)
+
+    backup = commands.add_parser("backup", parents=[common], allow_abbrev=False, help="back up a ready store now")
+    backup.add_argument("store", metavar="ID_OR_NAME")
+    backup.set_defaults(handler=cmd_backup)
+
+    restore = commands.add_parser(
+        "restore", parents=[common], allow_abbrev=False, help="put a succeeded backup back into its store"
+    )
+    restore.add_argument("store", metavar="ID_OR_NAME")
+    restore.add_argument("backup", metavar="BACKUP_ID")
+    restore.add_argument("--yes", action="store_true", help="confirm: changes since the backup are lost")
+    restore.set_defaults(handler=cmd_restore)

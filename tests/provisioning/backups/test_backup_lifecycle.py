@@ -373,3 +373,34 @@ def test_backups_of_a_deleted_store_are_not_started(
     assert row.status == BackupStatus.FAILED and "deleting" in row.message
     with Session(db) as session:
         assert session.exec(select(Backup).where(col(Backup.status) == BackupStatus.PENDING)).all() == []
+
+
+def test_deleting_a_store_deletes_its_backups_from_the_bucket_and_the_list(
+    db: Engine,
+    stores: StoreService,
+    reconciler: Reconciler,
+    cluster: FakeCluster,
+    objects: FakeObjectStore,
+    alice: Actor,
+) -> None:
+    sid = ready_store(stores, reconciler, alice)
+    kept = ready_store(stores, reconciler, alice, "shop-kept")
+    take_backup(stores, reconciler, objects, alice, sid)
+    other = take_backup(stores, reconciler, objects, alice, kept)
+    stores.delete_store(alice, sid)
+    reconciler.run_once()
+    cluster.finish_termination()
+    objects.reachable = False
+    reconciler.run_once()
+    row = store_row(db, sid)
+    assert row.status == StoreStatus.DELETING and "waiting for the object store" in row.message
+    objects.reachable = True
+    reconciler._s3 = objects  # type: ignore[assignment]
+    reconciler.run_once()
+    row = store_row(db, sid)
+    assert row.status == StoreStatus.DELETED and "backup bucket" in row.message
+    assert not [k for k in objects.objects if f"/{sid}/" in k]
+    assert [k for k in objects.objects if k.startswith(other.location)], "other stores' backups stay"
+    with Session(db) as session:
+        assert session.exec(select(Backup).where(Backup.store_id == sid)).all() == []
+    assert "backup.deleted" in audit_actions(db, sid)

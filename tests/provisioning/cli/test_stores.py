@@ -1,14 +1,17 @@
-"""`stores ...`: filters, show by id or name, delete with --yes, retry, with audit."""
+"""`stores ...`: filters, show by id or name, delete with --yes, retry, suspend, plans,
+backups and restore, with audit."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from provisioning.actors import Actor
 from provisioning.cli.main import NOT_FOUND, OK, REFUSED, USAGE
-from provisioning.models import Store, StoreStatus
+from provisioning.models import Backup, BackupStatus, Store, StoreStatus
 from provisioning.platform import Platform
 from tests.provisioning.cli.conftest import audit_rows
 from tests.shared.platform import set_store
@@ -140,3 +143,64 @@ def test_plan_changes_a_ready_store_and_refuses_shrinking(
     set_store(platform.db, store.id, status=StoreStatus.READY, volume_sizes={"database": "20Gi", "uploads": "20Gi"})
     shrink = cli("--as", "admin", "stores", "plan", "alice-medusa", "small")
     assert shrink.code == REFUSED and "Volumes never shrink" in shrink.err
+
+
+STORAGE = {
+    "BACKUP_S3_ENDPOINT": "http://127.0.0.1:9",  # nothing listens: the CLI only records intent
+    "BACKUP_S3_ACCESS_KEY_ID": "k",
+    "BACKUP_S3_SECRET_ACCESS_KEY": "s",
+}
+
+
+def test_backup_needs_storage_and_a_ready_store(
+    cli: Any, platform: Platform, shops: dict[str, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    off = cli("--as", "admin", "stores", "backup", "alice-woo")
+    assert off.code == REFUSED and "No backup storage is configured" in off.err and "Traceback" not in off.err
+    for key, value in STORAGE.items():
+        monkeypatch.setenv(key, value)
+    early = cli("--as", "admin", "stores", "backup", "alice-woo")
+    assert early.code == REFUSED and "Only a running store can be backed up" in early.err
+    assert cli("--as", "admin", "stores", "backups", "alice-woo").out == "Store 'alice-woo' has no backups.\n"
+
+    set_store(platform.db, shops["alice-woo"].id, status=StoreStatus.READY)
+    made = cli("--as", "admin", "--json", "stores", "backup", "alice-woo")
+    assert made.code == OK, made.err
+    backup = made.json()["backup"]
+    assert (backup["status"], backup["kind"], backup["requested_by"]) == ("pending", "manual", "admin")
+    assert [(e.actor, e.store_name) for e in audit_rows(platform, "backup.requested")] == [("admin", "alice-woo")]
+    again = cli("--as", "admin", "stores", "backup", "alice-woo")
+    assert again.code == REFUSED and "already running" in again.err
+
+    listed = cli("--as", "admin", "stores", "backups", shops["alice-woo"].id)
+    header, row = listed.out.splitlines()
+    assert header.split() == ["ID", "CREATED", "KIND", "STATUS", "BYTES", "MESSAGE"]
+    assert row.split()[0] == backup["id"] and "pending" in row.split()
+    assert cli("--as", "admin", "--json", "stores", "backups", "alice-woo").json()["count"] == 1
+    assert cli("--as", "admin", "stores", "backups", "nope").code == NOT_FOUND
+
+
+def test_restore_needs_yes_and_a_succeeded_backup(
+    cli: Any, platform: Platform, shops: dict[str, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in STORAGE.items():
+        monkeypatch.setenv(key, value)
+    store = shops["alice-woo"]
+    set_store(platform.db, store.id, status=StoreStatus.READY)
+    backup_id = cli("--as", "admin", "--json", "stores", "backup", "alice-woo").json()["backup"]["id"]
+
+    unconfirmed = cli("--as", "admin", "stores", "restore", "alice-woo", backup_id)
+    assert unconfirmed.code == USAGE and "--yes" in unconfirmed.err and "lost" in unconfirmed.err
+    pending = cli("--as", "admin", "stores", "restore", "alice-woo", backup_id, "--yes")
+    assert pending.code == REFUSED and "Only a successful backup" in pending.err
+    unknown = cli("--as", "admin", "stores", "restore", "alice-woo", "f" * 32, "--yes")
+    assert unknown.code == NOT_FOUND and "No such backup" in unknown.err
+
+    with Session(platform.db) as session:
+        session.execute(update(Backup).where(col(Backup.id) == backup_id).values(status=BackupStatus.SUCCEEDED))
+        session.commit()
+    restored = cli("--as", "admin", "--json", "stores", "restore", "alice-woo", backup_id, "--yes")
+    assert restored.code == OK, restored.err
+    data = restored.json()["store"]
+    assert (data["status"], data["restore_backup_id"], data["restore_phase"]) == ("restoring", backup_id, "stopping")
+    assert [e.actor for e in audit_rows(platform, "store.restore_requested")] == ["admin"]
