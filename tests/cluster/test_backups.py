@@ -27,6 +27,7 @@ from provisioning.models import BackupStatus, StoreStatus
 from provisioning.reconciler import Reconciler
 from tests.backups.servers import Versitygw, build_versitygw
 from tests.shared.platform import StorePlatform
+from tests.shared.portal import unique
 from tests.shared.report import record_component
 from tests.shared.waiting import wait_for
 from tests.store_software.conftest import _component
@@ -159,3 +160,40 @@ def test_backup_retention_and_restore_with_real_jobs_urls_and_object_store(
     assert "restored from the backup" in restored.message
     assert kube.get("networking.k8s.io/v1", "Ingress", "store", namespace=ns) is not None
     assert world.actions(store.id)[-2:] == ["store.restore_requested", "store.restored"]
+
+
+def test_a_medusa_store_is_backed_up_and_restored_with_its_own_database_image(
+    world: StorePlatform, tmp_path: Path
+) -> None:
+    kube = world.kube
+    assert kube is not None
+    store = world.stores.create_store(world.alice, unique("medusa-saved"), engine="medusa")
+    world.created.append(store)
+    world.drive(store.id, lambda s: s.status == StoreStatus.READY, timeout=150)
+    ns = store.namespace
+    driver = world.make_reconciler("medusa-backup-driver", fresh_client=False)
+
+    backup = world.stores.backup_store(world.alice, store.id)
+    passes_until(driver, lambda: world.stores.list_backups(world.alice, store.id)[0].status == BackupStatus.RUNNING)
+    name = manifests.job_name("backup", backup.id)
+    pods = wait_for(
+        lambda: kube.list("v1", "Pod", namespace=ns, label_selector=f"job-name={name}"), timeout=60, what="its pod"
+    )
+    dump = pods[0]["spec"]["initContainers"][0]
+    assert dump["image"] == world.settings.postgres_image
+    assert {e["name"] for e in dump["env"]} >= {"PGHOST", "PGDATABASE", "PGUSER", "PGPASSWORD", "FILES_DIR"}
+    work = tmp_path / "job"
+    work.mkdir()
+    (work / "database").write_bytes(b"PGDMP" + os.urandom(100))
+    (work / "files.tar.gz").write_bytes(os.urandom(10))
+    play("upload.sh", work, run_secret(world, ns, name))
+    done = passes_until(driver, lambda: (b := world.stores.list_backups(world.alice, store.id)[0]).finished_at and b)
+    assert (done.status, done.size_bytes) == (BackupStatus.SUCCEEDED, 115), done.message
+
+    world.stores.restore_backup(world.alice, store.id, backup.id)
+    passes_until(driver, lambda: world.store(store.id).restore_phase == "importing")
+    # The storefront and its queue (Redis holds only what Medusa rebuilds) stop; PostgreSQL runs.
+    for deployment in ("medusa-server", "medusa-worker", "redis"):
+        assert kube.get("apps/v1", "Deployment", deployment, namespace=ns)["spec"]["replicas"] == 0  # type: ignore[index]
+    assert kube.get("apps/v1", "StatefulSet", "postgres", namespace=ns)["spec"]["replicas"] == 1  # type: ignore[index]
+    assert world.drive(store.id, lambda s: s.status == StoreStatus.READY, timeout=150).restore_phase == ""

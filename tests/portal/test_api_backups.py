@@ -1,5 +1,5 @@
-"""The backup routes of the REST API, in-process: the API's own routes in a Starlette app,
-called through ASGI with a bearer token (no server process, no bcrypt per call). Their
+"""The backup routes of the REST API, in-process: the API's own routes called through a
+Starlette router with a bearer token (no server process, no bcrypt per call). Their
 answers against the OpenAPI document are checked on the live server in test_openapi.py."""
 
 from __future__ import annotations
@@ -10,15 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from sqlmodel import Session
-from starlette.applications import Starlette
 
 from portal.api import StoreApi
 from provisioning.backups.commands import NOT_CONFIGURED
 from provisioning.models import Backup, BackupStatus, StoreStatus, utcnow
 from provisioning.platform import Platform
+from tests.provisioning.observability.test_metrics import asgi_call
 from tests.shared.platform import set_store, store_row
 from tests.shared.portal import build_platform, portal_env
 
@@ -31,47 +30,20 @@ STORAGE = {
 
 @dataclass
 class Api:
-    app: Starlette
+    routes: list[Any]
     platform: Platform
     tokens: dict[str, str]
 
     def __call__(self, method: str, path: str, user: str = "alice") -> tuple[int, Any]:
-        return anyio.run(self._send, method, path, f"Bearer {self.tokens[user]}")
-
-    async def _send(self, method: str, path: str, authorization: str) -> tuple[int, Any]:
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"authorization", authorization.encode()), (b"content-type", b"application/json")],
-            "server": ("portal", 80),
-            "client": ("127.0.0.1", 50000),
-        }
-        incoming = [{"type": "http.request", "body": b"", "more_body": False}]
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return incoming.pop(0) if incoming else {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        await self.app(scope, receive, send)
-        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-        return sent[0]["status"], json.loads(body)
+        status, body = asgi_call(self.routes, method, path, {"Authorization": f"Bearer {self.tokens[user]}"})
+        return status, json.loads(body)
 
 
 def make_api(tmp_path: Path, **extra: str) -> Iterator[Api]:
     platform = build_platform(portal_env(tmp_path, **extra))
     users = ("alice", "bob")
     tokens = {name: platform.tokens.create_token(platform.users.get_actor(name), "t").token for name in users}
-    yield Api(Starlette(routes=StoreApi(lambda: platform).routes()), platform, tokens)
+    yield Api(StoreApi(lambda: platform).routes(), platform, tokens)
     platform.db.dispose()
 
 
