@@ -89,7 +89,8 @@ def backups_section(platform: Platform, actor: Actor, store: Store) -> None:
     unfinished = any(b.status in (BackupStatus.PENDING, BackupStatus.RUNNING) for b in backups)
     _backup_now(platform, actor, store, unfinished=unfinished)
     _backup_table(platform, actor, store, watching=unfinished)
-    _restore_control(platform, actor, store, [b for b in backups if b.status == BackupStatus.SUCCEEDED])
+    succeeded = [b for b in backups if b.status == BackupStatus.SUCCEEDED]
+    _restore_control(platform, actor, store, succeeded, unfinished=unfinished)
 
 
 def _backup_now(platform: Platform, actor: Actor, store: Store, *, unfinished: bool) -> None:
@@ -123,11 +124,16 @@ def _backup_table(platform: Platform, actor: Actor, store: Store, *, watching: b
     table()
 
 
-def _restore_control(platform: Platform, actor: Actor, store: Store, succeeded: list[Backup]) -> None:
+def _restore_control(
+    platform: Platform, actor: Actor, store: Store, succeeded: list[Backup], *, unfinished: bool
+) -> None:
     if store.status == StoreStatus.RESTORING:
         st.caption("A backup is being restored into this store; its progress is shown at the top of the page.")
         return
     if not succeeded:
+        return
+    if unfinished:
+        st.caption("Restore: one backup or restore at a time; restore once the running backup has finished.")
         return
     if not restorable(store):
         st.caption(f"Restore: a backup can be put back into a running or suspended store; this one is {store.status}.")
@@ -139,6 +145,8 @@ def _restore_control(platform: Platform, actor: Actor, store: Store, succeeded: 
     with st.expander("Restore a backup", expanded=failed_restore):
         if failed_restore:
             st.warning("The last restore failed, so the store's data may be partly restored: restore again.")
+        if store.status == StoreStatus.SUSPENDED:
+            st.caption("The store is suspended: a restore starts it again, so it is back online once restored.")
         by_id = {b.id: b for b in succeeded}
         chosen = st.selectbox(
             "Backup",

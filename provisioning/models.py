@@ -40,8 +40,10 @@ class StoreStatus(StrEnum):
     RESUMING = "resuming"
     # A plan change (provisioning/lifecycle/plans.py): quota, workloads and volumes re-applied.
     RESIZING = "resizing"
-    # A backup being put back (provisioning/backups/restore.py): stopped, imported, started.
+    # A backup being put back (provisioning/backups/restore_steps.py): stopped, imported, started.
     RESTORING = "restoring"
+    # New versions being applied (provisioning/upgrades/): backup, apply, verify or roll back.
+    UPGRADING = "upgrading"
 
 
 class ShopperStatus(StrEnum):
@@ -69,6 +71,7 @@ IN_FLIGHT = (
     StoreStatus.RESUMING,
     StoreStatus.RESIZING,
     StoreStatus.RESTORING,
+    StoreStatus.UPGRADING,
 )
 # Stepped by the reconciler on every pass (requested ones are promoted first).
 STEPPED = (
@@ -78,6 +81,7 @@ STEPPED = (
     StoreStatus.RESUMING,
     StoreStatus.RESIZING,
     StoreStatus.RESTORING,
+    StoreStatus.UPGRADING,
 )
 # Counted against the owner's store limit: a suspended store still holds its storage.
 LIVE = (
@@ -91,6 +95,7 @@ LIVE = (
     StoreStatus.RESUMING,
     StoreStatus.RESIZING,
     StoreStatus.RESTORING,
+    StoreStatus.UPGRADING,
 )
 
 
@@ -213,6 +218,15 @@ class Store(SQLModel, table=True):
     restore_backup_id: str | None = Field(default=None, max_length=32)
     restore_phase: str = Field(default="", max_length=16)
     restore_started_at: datetime | None = _ts()
+    # Versions (migration 0010, provisioning/catalog/versions.py): what the store runs, and
+    # the upgrade in progress: its phase, the versions before and after, when it was
+    # requested and the backup taken first (restored if it has to roll back).
+    versions: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
+    upgrade_phase: str = Field(default="", max_length=16)
+    upgrade_from: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
+    upgrade_to: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
+    upgrade_started_at: datetime | None = _ts()
+    upgrade_backup_id: str | None = Field(default=None, max_length=32)
 
 
 class AuditEvent(SQLModel, table=True):

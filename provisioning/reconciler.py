@@ -35,6 +35,7 @@ from provisioning.models import STEPPED, ClusterStatus, FailureKind, ShopperStat
 from provisioning.notifications import outbox
 from provisioning.observability import metrics
 from provisioning.settings import Settings
+from provisioning.upgrades.steps import UpgradeSteps
 
 # Re-exported: callers and tests know these by the reconciler's name.
 __all__ = ["Cluster", "Reconciler", "StepResult", "conditions_from", "spec_for"]
@@ -52,6 +53,7 @@ SETTLED_IN_NAMESPACE = (
     StoreStatus.RESUMING,
     StoreStatus.RESIZING,
     StoreStatus.RESTORING,
+    StoreStatus.UPGRADING,
 )
 # Requests in flight at once for applies, across all stores: a store's objects go out in
 # dependency waves, each wave in parallel (see _apply_all). Bounded so that 100 stores
@@ -61,7 +63,9 @@ APPLY_PARALLELISM = 16
 POD_CREATING_KINDS = frozenset({"Pod", "Deployment", "StatefulSet", "ReplicaSet", "DaemonSet", "Job", "CronJob"})
 
 
-class Reconciler(PlanSteps, SuspensionSteps, RestoreSteps):  # + provisioning, deletion (StoreSteps), backups
+class Reconciler(
+    PlanSteps, SuspensionSteps, UpgradeSteps, RestoreSteps
+):  # + provisioning, deletion (StoreSteps), backups
     def __init__(
         self,
         db: DbEngine,
@@ -308,6 +312,8 @@ class Reconciler(PlanSteps, SuspensionSteps, RestoreSteps):  # + provisioning, d
                 result = self._resize_step(store_id)
             elif status == StoreStatus.RESTORING:
                 result = self._restore_step(store_id)
+            elif status == StoreStatus.UPGRADING:
+                result = self._upgrade_step(store_id)
             elif status == StoreStatus.READY:
                 result = self._shopper_step(store_id)
             else:

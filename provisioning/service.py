@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from provisioning import audit
 from provisioning.actors import Actor
 from provisioning.backups.commands import BackupCommands
+from provisioning.catalog import versions
 from provisioning.db import session_scope
 from provisioning.engines import get_engine
 from provisioning.engines.base import Engine
@@ -36,10 +37,11 @@ from provisioning.errors import (
 from provisioning.lifecycle.plans import PlanCommands
 from provisioning.lifecycle.suspension import SuspensionCommands
 from provisioning.lifecycle.wakeup import intent_recorded
-from provisioning.models import LIVE, AuditEvent, ClusterStatus, Store, StoreStatus, User, utcnow
+from provisioning.models import LIVE, AuditEvent, ClusterStatus, FailureKind, Store, StoreStatus, User, utcnow
 from provisioning.names import namespace_for, validate_store_name
 from provisioning.operations.store_logs import MAX_TAIL_LINES, TAIL_LINES, ContainerLog
 from provisioning.settings import Settings
+from provisioning.upgrades.commands import UpgradeCommands
 
 if TYPE_CHECKING:
     from provisioning.kube import StoreInsight
@@ -121,7 +123,7 @@ class Usage:
         return max(0, self.allowed - self.used)
 
 
-class StoreService(SuspensionCommands, PlanCommands, BackupCommands):
+class StoreService(SuspensionCommands, PlanCommands, BackupCommands, UpgradeCommands):
     def __init__(self, db: DbEngine, settings: Settings, *, secrets: SecretReader | None = None) -> None:
         self.db = db
         self.settings = settings
@@ -158,6 +160,7 @@ class StoreService(SuspensionCommands, PlanCommands, BackupCommands):
             store.url = self.settings.store_url(name)
             store.admin_user = f"{name}-admin"[:60]
             store.plan = chosen.name
+            store.versions = versions.pinned(self.settings, store_engine.name)  # what it runs until upgraded
             session.add(store)
             audit.record(session, actor=actor.username, action="store.create", store_id=store.id, store_name=name)
             try:
@@ -194,6 +197,8 @@ class StoreService(SuspensionCommands, PlanCommands, BackupCommands):
             store = self._visible_store(session, actor, store_id)
             if store.status != StoreStatus.FAILED:
                 raise InvalidStateError(f"Only failed stores can be retried; {store.name!r} is {store.status}.")
+            if store.failure_kind == FailureKind.RESTORE:  # provisioning again would start half-restored data
+                raise InvalidStateError("A failed restore is not retried: restore a backup again, or delete the store.")
             store.status = StoreStatus.REQUESTED
             store.health = "working"
             store.message = "Retry requested; waiting for the provisioner."

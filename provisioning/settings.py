@@ -17,6 +17,7 @@ from provisioning.backups.config import BackupSettings
 from provisioning.catalog import plans
 from provisioning.catalog import woocommerce as woo_pins
 from provisioning.errors import SettingsError
+from provisioning.upgrades.config import UpgradeSettings
 
 
 def _default_database_url() -> str:
@@ -24,7 +25,7 @@ def _default_database_url() -> str:
 
 
 @dataclass(frozen=True)
-class Settings(BackupSettings):  # backup settings: provisioning/backups/config.py
+class Settings(UpgradeSettings, BackupSettings):  # their settings: provisioning/backups/, upgrades/ config.py
     """Typed configuration. Field metadata carries the env var name and a description."""
 
     database_url: str = field(
@@ -319,6 +320,7 @@ class Settings(BackupSettings):  # backup settings: provisioning/backups/config.
         _parse_tolerations(self.store_tolerations)
         plans.load_catalog(self)  # SettingsError names the plan and the field to fix
         self.validate_backups()
+        self.validate_upgrades()
         if self.cookie_key and len(self.cookie_key) < 32:
             raise SettingsError("COOKIE_KEY must be at least 32 characters (it signs the login cookies).")
 
@@ -401,8 +403,9 @@ def _parse(env_name: str, type_name: Any, raw: str) -> Any:
 def settings_table() -> str:
     """Markdown table of every setting, for the README."""
     rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
-    inherited = {f.name for f in fields(BackupSettings)}
-    ordered = [f for f in fields(Settings) if f.name not in inherited] + list(fields(BackupSettings))
+    inherited = [*fields(BackupSettings), *fields(UpgradeSettings)]
+    names = {f.name for f in inherited}
+    ordered = [f for f in fields(Settings) if f.name not in names] + inherited
     for f in ordered:
         default = (
             "(generated)"

@@ -177,7 +177,8 @@ class BackupSteps(StoreSteps):
         backup, store, owner = row
         now = self.clock()
         if backup.status == BackupStatus.PENDING:
-            if store.status != StoreStatus.READY:
+            before_upgrade = store.status == StoreStatus.UPGRADING and backup.kind == "pre_upgrade"
+            if store.status != StoreStatus.READY and not before_upgrade:
                 self._finish(backup, store, ok=False, message=f"Not taken: the store is {store.status}.")
                 return
             spec = spec_for(store, owner, self.settings)

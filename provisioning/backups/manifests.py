@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provisioning.catalog import versions
 from provisioning.engines import medusa_backing, medusa_manifests, woocommerce_contract
 from provisioning.engines.base import LABEL_COMPONENT, LABEL_STORE_ID, Manifest, StoreSpec, metadata, store_labels
 from provisioning.engines.pods import container_security, placement, pod_security, resources, secret_env
@@ -65,7 +66,9 @@ ENGINE_DATA = {
         ),
         db_port=woocommerce_contract.DB_PORT,
         files_claim="wordpress-data",
-        files_subpath="wp-content",
+        # The whole volume: core files too, so a rolled-back upgrade gets its old core back
+        # (the wordpress image copies WordPress only into an empty volume).
+        files_subpath="",
         files_owner="web",
         uid=woocommerce_contract.WWW_DATA_UID,
     ),
@@ -217,6 +220,7 @@ def _run_sh(*names: str) -> str:
 def job(spec: StoreSpec, settings: Settings, *, kind: str, backup_id: str) -> Manifest:
     """The backup (kind "backup") or restore (kind "restore") Job of one backup."""
     data = engine_data(spec.engine)
+    settings = versions.effective_settings(settings, spec.engine, spec.versions)  # the store's database image
     db_image = getattr(settings, data.db_image_setting)
     files_dir = f"{FILES_MOUNT}/{data.files_subpath}".rstrip("/")
     db_env = [*data.db_env, {"name": "FILES_DIR", "value": files_dir}]

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from provisioning.backups import manifests, storage
 from provisioning.backups.backup_steps import BackupSteps, finish_run, job_check, run_resources
+from provisioning.catalog import versions
 from provisioning.engines import get_engine
 from provisioning.lifecycle.decisions import StepResult, conditions_from, spec_for
 from provisioning.models import Backup, BackupStatus, FailureKind, ShopperStatus, Store, StoreStatus
@@ -123,6 +124,16 @@ class RestoreSteps(BackupSteps):
                 detail = f"backup {backup.id} of {when}; ready in {(now - started).total_seconds():.0f}s"
                 if shopper.status == ShopperStatus.NOT_VERIFIABLE:
                     detail += "; shopper path not verifiable on a simulated cluster"
+                if store.upgrade_phase == "rolling_back":  # the end of a failed upgrade (upgrades/steps.py)
+                    changes.update(
+                        upgrade_phase="",
+                        message=(
+                            f"Ready on the previous versions ({versions.describe(store.versions)}) with the data of "
+                            f"the backup taken before the upgrade to {versions.describe(store.upgrade_to)}, which "
+                            f"failed (see the activity log). Open {store.url}"
+                        )[:2000],
+                    )
+                    return StepResult(changes, "store.upgrade_rolled_back", detail)
                 return StepResult(changes, "store.restored", detail)
             pending_message = f"Waiting for the storefront: {shopper.message}"
         else:
@@ -148,6 +159,7 @@ class RestoreSteps(BackupSteps):
             "failure_kind": FailureKind.RESTORE,
             "health": "erroring",
             "restore_phase": "",
+            "upgrade_phase": "",
             "message": message[:2000],
             "next_attempt_at": None,
         }

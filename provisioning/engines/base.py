@@ -38,6 +38,8 @@ class StoreSpec:
     admin_email: str
     # The store's plan (its volumes as the store has them); None: the default plan.
     plan: Plan | None = None
+    # The versions the store runs (catalog/versions.py); empty: today's pins.
+    versions: tuple[tuple[str, str], ...] = ()
 
     def host(self, settings: Settings) -> str:
         return f"{self.name}.{settings.domain}"

@@ -24,6 +24,7 @@ import secrets
 from collections.abc import Mapping
 
 from provisioning import credentials
+from provisioning.catalog import versions
 from provisioning.catalog.plans import Plan
 from provisioning.engines import medusa_backing as backing
 from provisioning.engines import medusa_manifests as m
@@ -99,6 +100,7 @@ class MedusaEngine:
         return credentials_secret(spec, values)
 
     def workloads(self, spec: StoreSpec, settings: Settings, *, plan: Plan | None = None) -> list[Manifest]:
+        settings = versions.effective_settings(settings, "medusa", spec.versions)  # the store's own, not today's pins
         sizes = engine_plan(spec, settings, plan, engine="medusa")
         return [
             *tenancy_manifests(spec, settings, flows=FLOWS, quota=quota(settings), plan=sizes),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from provisioning import credentials
+from provisioning.catalog import versions
 from provisioning.catalog.plans import Plan
 from provisioning.engines import woocommerce_jobs, wordpress_runtime
 from provisioning.engines.base import (
@@ -86,6 +87,9 @@ class WooCommerceEngine:
         return credentials_secret(spec, values)
 
     def workloads(self, spec: StoreSpec, settings: Settings, *, plan: Plan | None = None) -> list[Manifest]:
+        settings = versions.effective_settings(
+            settings, "woocommerce", spec.versions
+        )  # the store's own, not today's pins
         sizes = engine_plan(spec, settings, plan, engine="woocommerce")
         return [
             *tenancy_manifests(spec, settings, web_port=WEB_PORT, db_port=DB_PORT, db_clients=DB_CLIENTS, plan=sizes),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from provisioning.catalog import woocommerce as woo_pins
 from provisioning.engines import wordpress_runtime, wp_cli_scripts
 from provisioning.engines.base import LABEL_COMPONENT, LABEL_STORE_ID, Manifest, StoreSpec, metadata, store_labels
 from provisioning.engines.pods import container_security, placement, pod_security, resources, secret_env
@@ -22,7 +23,15 @@ def setup_script(spec: StoreSpec, settings: Settings) -> str:
         admin_user=spec.admin_user,
         admin_email=spec.admin_email,
         woocommerce_version=settings.woocommerce_version,
+        wordpress_version=image_wordpress_version(settings.wordpress_image),
     )
+
+
+def image_wordpress_version(image: str) -> str:
+    """The WordPress version an official image tag names (`6.8.1-php8.3-apache` -> 6.8.1); ""
+    for an image whose tag says nothing (a mirror, a digest): then core is not updated."""
+    parsed = woo_pins.wordpress_version_of(image)
+    return ".".join(str(part) for part in parsed[0]) if parsed else ""
 
 
 def _wp_cli_pod(

@@ -39,9 +39,15 @@ def setup_script(
     admin_user: str,
     admin_email: str,
     woocommerce_version: str,
+    wordpress_version: str = "",
     docroot: str = "/var/www/html",
 ) -> str:
-    """Install WordPress and WooCommerce, enable Cash on Delivery, add a sample product."""
+    """Install WordPress and WooCommerce, enable Cash on Delivery, add a sample product.
+
+    Run again after an upgrade (provisioning/upgrades/), it is the store's upgrade step:
+    the wordpress image copies WordPress into an empty volume only, so a store whose core
+    differs from `wordpress_version` (the image's) is updated to it, then WordPress's and
+    WooCommerce's database updates run."""
     q = shlex.quote
     admin = q(admin_user)
     return "\n".join(
@@ -66,6 +72,18 @@ def setup_script(
             f'  run "Installing WordPress" wp core install --url={q(url)} --title={q(title)} '
             f'--admin_user={admin} --admin_password="$WP_ADMIN_PASSWORD" --admin_email={q(admin_email)} --skip-email',
             "fi",
+            *(
+                [
+                    'core="$(wp core version 2>/dev/null || true)"',
+                    f'if [ -n "$core" ] && [ "$core" != {q(wordpress_version)} ]; then',
+                    f'  run "Updating WordPress $core to {wordpress_version}" wp core update '
+                    f"--version={q(wordpress_version)} --force",
+                    "fi",
+                    'run "Updating the WordPress database" wp core update-db',
+                ]
+                if wordpress_version
+                else []
+            ),
             'installed="$(wp plugin get woocommerce --field=version 2>/dev/null || true)"',
             f'if [ "$installed" != {q(woocommerce_version)} ]; then',
             f'  run "Installing WooCommerce {woocommerce_version}" wp plugin install woocommerce '

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from provisioning.catalog import versions
 from provisioning.engines.base import Check, Manifest, StoreSpec
 from provisioning.kube import ClusterInfo, Observation, WarningEvent
 from provisioning.models import Store
@@ -75,6 +76,7 @@ def spec_for(store: Store, owner: str, settings: Settings | None = None) -> Stor
         admin_user=store.admin_user,
         admin_email=f"{store.admin_user}@{store.name}.invalid",
         plan=plan,
+        versions=versions.as_pairs(store.versions),
     )
 
 

@@ -13,8 +13,10 @@ from streamlit.testing.v1 import AppTest
 
 from portal.backups_panel import RESTORE_CONFIRMATION
 from provisioning.backups.commands import NOT_CONFIGURED
+from provisioning.errors import InvalidStateError
 from provisioning.models import Backup, BackupStatus, FailureKind, StoreStatus, utcnow
 from provisioning.platform import Platform
+from provisioning.service import StoreService
 from tests.pages.conftest import actor
 from tests.pages.test_page_states import set_state
 from tests.shared import apptest
@@ -106,6 +108,11 @@ def test_back_up_now_records_a_pending_backup(configured: Platform) -> None:
     assert at.button(key="backup_now").disabled, "one backup at a time"
     assert "A backup of this store is running" in everything_shown(at)
 
+    add_backup(configured, store_id, BackupStatus.SUCCEEDED, created_at=utcnow() - timedelta(days=1))
+    at = open_store(configured, store_id)
+    assert "restore" not in {b.key for b in at.button}
+    assert "restore once the running backup has finished" in everything_shown(at)
+
 
 def test_restore_needs_the_confirmation_then_the_store_is_restoring(configured: Platform) -> None:
     store_id = ready_store(configured)
@@ -158,12 +165,21 @@ def test_after_a_failed_restore_the_way_back_is_restoring_again(configured: Plat
     assert store_row(configured.db, store_id).status == StoreStatus.RESTORING
 
 
-def test_a_refusal_is_shown_as_its_message(configured: Platform) -> None:
-    """The owner's page was loaded before a backup started elsewhere: the service refuses."""
+def test_refusals_are_shown_as_their_messages(configured: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the service refuses (a race with the worker, retention deleting the chosen
+    backup) reaches the owner as its sentence, never as a traceback."""
     store_id = ready_store(configured)
     add_backup(configured, store_id, BackupStatus.SUCCEEDED, size_bytes=10)
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise InvalidStateError("A backup of this store is already running; try again when it has finished.")
+
+    monkeypatch.setattr(StoreService, "backup_store", refuse)
+    monkeypatch.setattr(StoreService, "restore_backup", refuse)
     at = open_store(configured, store_id)
-    add_backup(configured, store_id, BackupStatus.RUNNING)
+    at.button(key="backup_now").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["A backup of this store is already running; try again when it has finished."]
     at.checkbox(key="confirm_restore").check().run()
     at.button(key="restore").click().run()
     assert not at.exception, at.exception

@@ -17,8 +17,15 @@ from provisioning.db import make_engine
 from tests.provisioning.test_migration_0004 import to
 
 COLUMNS = {"plan", "previous_plan", "plan_changed_at", "plan_applied_at", "volume_sizes"}
-# Added by later migrations (tests/provisioning/test_migration_0009.py checks them).
-LATER_COLUMNS = {"restore_backup_id", "restore_phase", "restore_started_at"}
+# Added by later migrations (tests/provisioning/test_migration_0009.py and _0010.py check them).
+LATER_COLUMNS = {"restore_backup_id", "restore_phase", "restore_started_at"} | {
+    "versions",
+    "upgrade_phase",
+    "upgrade_from",
+    "upgrade_to",
+    "upgrade_started_at",
+    "upgrade_backup_id",
+}
 LATER_TABLES = {"backups"}
 
 

@@ -30,6 +30,11 @@ case "$1 $2" in
     fi ;;
   "core is-installed") has installed ;;
   "core install") touch "$STATE/installed"; echo "Success: WordPress installed successfully." ;;
+  "core version") if has core_version; then cat "$STATE/core_version"; else echo 7.1.0; fi ;;
+  "core update")
+    for arg in "$@"; do case "$arg" in --version=*) echo "${arg#--version=}" > "$STATE/core_version" ;; esac; done
+    echo "Success: WordPress updated successfully." ;;
+  "core update-db") echo "Success: WordPress database already at latest db version 60717." ;;
   "plugin get")
     if has plugin_version; then cat "$STATE/plugin_version"
     else echo "Error: The 'woocommerce' plugin could not be found." >&2; exit 1; fi ;;
@@ -78,6 +83,7 @@ def script(env: dict[str, str]) -> str:
         admin_user="my-shop-admin",
         admin_email="my-shop-admin@my-shop.invalid",
         woocommerce_version="10.8.0",
+        wordpress_version="7.1.0",
         docroot=env["DOCROOT"],
     )
 
@@ -163,3 +169,22 @@ def test_cron_runs_due_events_and_the_action_scheduler_once_installed(sandbox: d
     assert result.returncode == 0, result.stderr
     made = calls(sandbox)
     assert "cron event run --due-now" in made and "action-scheduler run --batches=5" in made
+
+
+def test_an_upgrade_updates_an_older_wordpress_core_once_then_its_database(sandbox: dict[str, str]) -> None:
+    """The wordpress image copies WordPress only into an empty volume: an upgraded store's
+    older core is updated by the setup Job (run again as the upgrade step)."""
+    state = Path(sandbox["STATE"])
+    first = run(script(sandbox), sandbox)
+    assert first.returncode == 0, first.stderr
+    assert "core update --version" not in (state / "calls").read_text(), "a new store already has the image's core"
+    (state / "core_version").write_text("7.0.2\n")
+    (state / "calls").write_text("")
+    again = run(script(sandbox), sandbox)
+    assert again.returncode == 0, again.stderr
+    calls = (state / "calls").read_text().splitlines()
+    assert "core update --version=7.1.0 --force" in calls
+    assert calls.index("core update --version=7.1.0 --force") < calls.index("core update-db")
+    (state / "calls").write_text("")
+    assert run(script(sandbox), sandbox).returncode == 0
+    assert not [c for c in (state / "calls").read_text().splitlines() if c.startswith("core update --")]

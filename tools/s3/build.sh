@@ -9,7 +9,10 @@
 # (headers and query-string presigning) and its `posix` backend keeps each bucket as a
 # directory, so a test needs nothing but a temporary directory and a port
 # (tests/backups/servers.py). It builds with CGO off into one static binary.
-# Cold build on 2 cores: about 2 minutes (104 to 126 s measured; the cache dir's TIMINGS says).
+# Build time on 2 cores: about 2 minutes when Go's build cache already holds the standard
+# library and the shared dependencies (104 to 126 s measured), up to 7 minutes with an empty
+# GOCACHE (433 s measured, machine busy); seconds when only this script changed. The cache
+# dir's TIMINGS says how long its build took.
 # Its own script and cache key, so a bump rebuilds nothing else.
 #
 # Usage: tools/s3/build.sh           build if needed; last line of stdout = bin dir

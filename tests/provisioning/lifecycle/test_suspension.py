@@ -505,6 +505,7 @@ class _FakeStore:
     name: str = "shop-one"
     namespace: str = "store-shop-one-01234567"
     admin_user: str = "shop-one-admin"
+    versions: dict[str, str] | None = None
 
 
 def test_the_health_monitor_leaves_a_suspended_store_alone(
