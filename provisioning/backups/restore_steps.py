@@ -102,6 +102,8 @@ class RestoreSteps(BackupSteps):
             # not find the Job gone and take the restore for failed.
             finish_run(self.cluster, spec.namespace, manifests.RESTORE, run_id)
             suspension.restore(self.cluster, workloads)
+            for job in (m for m in workloads if m["kind"] == "Job"):  # after a rolled-back upgrade: its setup
+                self.cluster.create_if_absent(job)
             changes["scale_applied_at"] = now
         checks = engine.checks(spec)
         observed_all = {check.condition: self.cluster.observe(spec.namespace, check) for check in checks}

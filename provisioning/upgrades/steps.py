@@ -173,13 +173,17 @@ class UpgradeSteps(StoreSteps):
         return StepResult({"message": f"Upgrading: taking a backup first ({backup.message})"[:2000]})
 
     def _roll_back(self, store: Store, owner: str, why: str, changes: dict[str, Any]) -> StepResult:
-        """Old versions re-applied (no Job: nothing to set up again), then the backup restored."""
+        """Old versions re-applied, then the backup restored. The upgrade's Jobs are deleted
+        (a failed or stuck upgrade step would hold readiness back for ever); the restore
+        creates them again from the old versions once the data is back (restore_steps.py)."""
         assert self.cluster is not None
         cluster = self.cluster
         store.versions = dict(store.upgrade_from)
         spec = spec_for(store, owner, self.settings)
-        old = [m for m in get_engine(store.engine).workloads(spec, self.settings) if m["kind"] != "Job"]
-        self._in_parallel([lambda m=m: cluster.apply(m) for m in old])
+        manifests = get_engine(store.engine).workloads(spec, self.settings)
+        jobs = [m["metadata"]["name"] for m in manifests if m["kind"] == "Job"]
+        self._in_parallel([lambda n=n: cluster.delete("batch/v1", "Job", n, namespace=spec.namespace) for n in jobs])
+        self._in_parallel([lambda m=m: cluster.apply(m) for m in manifests if m["kind"] != "Job"])
         now = self.clock()
         changes.update(
             versions=dict(store.upgrade_from),

@@ -77,17 +77,25 @@ def web_image(cluster: FakeCluster, namespace: str) -> str:
 
 
 def pass_backup(reconciler: Reconciler, db: Engine, objects: FakeObjectStore, store_id: str) -> None:
-    """Run passes through the pre-upgrade backup, playing its Job's upload."""
-    reconciler.run_once()  # queued -> backup
-    reconciler.run_once()  # the backup row
-    reconciler.run_once()  # its Job
-    with Session(db) as session:
-        backup = session.exec(select(Backup).where(Backup.store_id == store_id)).one()
-    assert backup.kind == "pre_upgrade" and backup.location
-    objects.upload_backup(backup.location)
-    # The backup succeeds; the store's own step runs beside it in the same pass and moves
-    # on in that pass or the next (one step per store per pass: never further than applying).
-    for _ in range(2):
+    """Run passes through the pre-upgrade backup, playing its Job's upload once the Job exists.
+
+    How many passes each move takes depends on thread timing (store and backup steps run
+    side by side), so wait for states, never count passes."""
+
+    def backup() -> Backup | None:
+        with Session(db) as session:
+            return session.exec(select(Backup).where(Backup.store_id == store_id)).first()
+
+    for _ in range(5):
+        reconciler.run_once()
+        taken = backup()
+        if taken is not None and taken.status == "running":
+            break
+    else:
+        raise AssertionError(f"no backup Job: {store_row(db, store_id).message}")
+    assert taken.kind == "pre_upgrade" and taken.location
+    objects.upload_backup(taken.location)
+    for _ in range(3):
         reconciler.run_once()
         if store_row(db, store_id).upgrade_phase == "applying":
             return
@@ -180,6 +188,7 @@ def test_a_failed_upgrade_step_rolls_back_to_the_old_versions_and_the_backup(
     assert row.versions["wordpress"] == OLD_WORDPRESS and "Upgrade failed: The upgrade step failed" in row.message
     assert web_image(cluster, ns) == OLD_WORDPRESS, "the old versions are re-applied"
     assert row.restore_backup_id == row.upgrade_backup_id
+    assert ("Job", ns, "store-setup") not in cluster.objects, "the failed upgrade step is removed"
 
     cluster.job_failed = False
     for _ in range(3):  # stopping, importing, starting
@@ -188,6 +197,8 @@ def test_a_failed_upgrade_step_rolls_back_to_the_old_versions_and_the_backup(
     assert row.status == StoreStatus.READY and row.upgrade_phase == ""
     assert row.message.startswith("Ready on the previous versions") and "failed" in row.message
     assert row.versions == versions.pinned(settings, "woocommerce")
+    setup = cluster.objects[("Job", ns, "store-setup")]["spec"]["template"]["spec"]["containers"][0]
+    assert "--version=10.2.0" in setup["command"][-1], "set up again from the old versions, after the restore"
     actions = audit_actions(db, sid)
     assert "store.upgrade_failed" in actions and actions[-1] == "store.upgrade_rolled_back"
     assert [o.name for o in StoreService(db, moved).outdated_stores(admin)] == ["shop-one"], "still to upgrade"
