@@ -28,6 +28,7 @@ from provisioning.engines.base import StoreSpec
 from provisioning.errors import ClusterRejectedError, ClusterUnavailableError
 from provisioning.kube import ClusterInfo
 from provisioning.lifecycle.decisions import Cluster, StepResult, conditions_from, spec_for
+from provisioning.lifecycle.drift import DriftCheck
 from provisioning.lifecycle.plan_steps import PlanSteps
 from provisioning.lifecycle.suspension_steps import SuspensionSteps
 from provisioning.lifecycle.wakeup import for_database as wakeup_for
@@ -44,17 +45,6 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60.0
 PROBE_INTERVAL = timedelta(seconds=15)
-DRIFT_INTERVAL = timedelta(seconds=30)
-# Stores whose namespace must exist: one that vanished under them fails (the drift check).
-SETTLED_IN_NAMESPACE = (
-    StoreStatus.READY,
-    StoreStatus.SUSPENDING,
-    StoreStatus.SUSPENDED,
-    StoreStatus.RESUMING,
-    StoreStatus.RESIZING,
-    StoreStatus.RESTORING,
-    StoreStatus.UPGRADING,
-)
 # Requests in flight at once for applies, across all stores: a store's objects go out in
 # dependency waves, each wave in parallel (see _apply_all). Bounded so that 100 stores
 # provisioned at once do not become hundreds of concurrent writes to the API server.
@@ -63,9 +53,9 @@ APPLY_PARALLELISM = 16
 POD_CREATING_KINDS = frozenset({"Pod", "Deployment", "StatefulSet", "ReplicaSet", "DaemonSet", "Job", "CronJob"})
 
 
-class Reconciler(
-    PlanSteps, SuspensionSteps, UpgradeSteps, RestoreSteps
-):  # + provisioning, deletion (StoreSteps), backups
+# Each step family in its own mixin: drift, plans, suspension, upgrades, restore and
+# backups, and (StoreSteps) provisioning, shopper checks and deletion.
+class Reconciler(DriftCheck, PlanSteps, SuspensionSteps, UpgradeSteps, RestoreSteps):
     def __init__(
         self,
         db: DbEngine,
@@ -263,40 +253,6 @@ class Reconciler(
                 query = query.where(col(Store.shopper_status) != ShopperStatus.NOT_VERIFIABLE)
             rows = session.exec(query).all()
         return [(store_id, StoreStatus.READY) for store_id in rows]
-
-    def _drift_check(self) -> None:
-        """One LIST of namespaces: finish deletions and notice ready stores that vanished."""
-        assert self.cluster is not None
-        now = self.clock()
-        if self._last_drift and now - self._last_drift < DRIFT_INTERVAL:
-            return
-        present = self.cluster.managed_namespaces()
-        self._last_drift = now
-        lost = 0
-        with session_scope(self.db) as session:
-            lease.fence(session, self.identity)
-            ready = session.exec(select(Store).where(col(Store.status).in_(SETTLED_IN_NAMESPACE))).all()
-            for store in ready:
-                if store.namespace not in present:
-                    lost += 1
-                    store.status = StoreStatus.FAILED
-                    store.health = "erroring"
-                    store.message = (
-                        f"The store's namespace {store.namespace} disappeared from the cluster. "
-                        "Retry to re-create it (its data is gone), or delete the store."
-                    )
-                    store.updated_at = now
-                    session.add(store)
-                    audit.record(
-                        session,
-                        actor=SYSTEM.username,
-                        action="store.failed",
-                        store_id=store.id,
-                        store_name=store.name,
-                        detail="namespace missing",
-                    )
-                    outbox.notify(session, "store.failed", {"status": StoreStatus.FAILED}, store, at=now)
-        metrics.store_failed("namespace_missing", count=lost)
 
     # -- one store ------------------------------------------------------------------------
 
