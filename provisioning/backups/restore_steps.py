@@ -23,8 +23,8 @@ from provisioning.backups import manifests, storage
 from provisioning.backups.backup_steps import BackupSteps, finish_run, job_check, run_resources
 from provisioning.catalog import versions
 from provisioning.engines import get_engine
-from provisioning.lifecycle.decisions import StepResult, conditions_from, spec_for
-from provisioning.models import Backup, BackupStatus, FailureKind, ShopperStatus, Store, StoreStatus
+from provisioning.lifecycle.decisions import StepResult, spec_for
+from provisioning.models import Backup, BackupStatus, FailureKind, Store, StoreStatus
 from provisioning.operations import suspension
 
 FRONT_KINDS = ("Deployment", "CronJob", "Ingress")
@@ -105,41 +105,31 @@ class RestoreSteps(BackupSteps):
             for job in (m for m in workloads if m["kind"] == "Job"):  # after a rolled-back upgrade: its setup
                 self.cluster.create_if_absent(job)
             changes["scale_applied_at"] = now
-        checks = engine.checks(spec)
-        observed_all = {check.condition: self.cluster.observe(spec.namespace, check) for check in checks}
-        conditions = conditions_from(checks, observed_all, store.conditions or [], now)
-        changes["conditions"] = conditions
-        pending_obs = next((obs for obs in observed_all.values() if not obs.ready), None)
         started = store.restore_started_at or now
-        if pending_obs is None:
-            shopper = self._check_storefront(spec, store, conditions, changes, now)
-            if shopper.status != ShopperStatus.FAILED:
+        readiness = self._readiness(spec, store, changes, now)
+        if readiness.ready:
+            changes.update(
+                status=StoreStatus.READY,
+                health="working",
+                message=f"Ready: restored from the backup of {when}. Open {store.url}",
+                restore_phase="",
+                next_attempt_at=None,
+                failure_kind=None,
+                suspended_at=None,
+            )
+            detail = f"backup {backup.id} of {when}; ready in {(now - started).total_seconds():.0f}s{readiness.note}"
+            if store.upgrade_phase == "rolling_back":  # the end of a failed upgrade (upgrades/steps.py)
                 changes.update(
-                    status=StoreStatus.READY,
-                    health="working",
-                    message=f"Ready: restored from the backup of {when}. Open {store.url}",
-                    restore_phase="",
-                    next_attempt_at=None,
-                    failure_kind=None,
-                    suspended_at=None,
+                    upgrade_phase="",
+                    message=(
+                        f"Ready on the previous versions ({versions.describe(store.versions)}) with the data of "
+                        f"the backup taken before the upgrade to {versions.describe(store.upgrade_to)}, which "
+                        f"failed (see the activity log). Open {store.url}"
+                    )[:2000],
                 )
-                detail = f"backup {backup.id} of {when}; ready in {(now - started).total_seconds():.0f}s"
-                if shopper.status == ShopperStatus.NOT_VERIFIABLE:
-                    detail += "; shopper path not verifiable on a simulated cluster"
-                if store.upgrade_phase == "rolling_back":  # the end of a failed upgrade (upgrades/steps.py)
-                    changes.update(
-                        upgrade_phase="",
-                        message=(
-                            f"Ready on the previous versions ({versions.describe(store.versions)}) with the data of "
-                            f"the backup taken before the upgrade to {versions.describe(store.upgrade_to)}, which "
-                            f"failed (see the activity log). Open {store.url}"
-                        )[:2000],
-                    )
-                    return StepResult(changes, "store.upgrade_rolled_back", detail)
-                return StepResult(changes, "store.restored", detail)
-            pending_message = f"Waiting for the storefront: {shopper.message}"
-        else:
-            pending_message = pending_obs.message
+                return StepResult(changes, "store.upgrade_rolled_back", detail)
+            return StepResult(changes, "store.restored", detail)
+        pending_message = readiness.waiting
         return self._keep_watching(
             changes,
             namespace=spec.namespace,

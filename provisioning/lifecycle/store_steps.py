@@ -8,6 +8,7 @@ the apply machinery and the saving of results; kept apart so each file stays rea
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,16 @@ RECOVERY_INTERVAL = timedelta(seconds=30)
 # Events are kept an hour: only those of the current attempt explain it. A little slack
 # covers clock skew between this process and the API server.
 EVENT_SKEW = timedelta(seconds=5)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """A store's readiness as one step saw it."""
+
+    ready: bool
+    waiting: str  # what it waits for, when not ready
+    observed: dict[str, Observation]
+    note: str = ""  # for the audit detail (e.g. "shopper path not verifiable ...")
 
 
 class StoreSteps:
@@ -151,6 +162,28 @@ class StoreSteps:
         conditions.append(monitor.shopper_condition(shopper, store.conditions or [], now.isoformat()))
         changes.update(shopper_status=shopper.status, shopper_message=shopper.message[:1000], shopper_checked_at=now)
         return shopper
+
+    def _readiness(self, spec: StoreSpec, store: Store, changes: dict[str, Any], now: datetime) -> Readiness:
+        """Every object check, then (all ready) the shopper path: what a resume, a restore
+        and an upgrade wait for before `ready`, exactly as provisioning does. The conditions
+        and the shopper fields go into `changes`."""
+        assert self.cluster is not None
+        checks = get_engine(spec.engine).checks(spec)
+        observed = {check.condition: self.cluster.observe(spec.namespace, check) for check in checks}
+        conditions = conditions_from(checks, observed, store.conditions or [], now)
+        changes["conditions"] = conditions
+        pending = next((obs for obs in observed.values() if not obs.ready), None)
+        if pending is not None:
+            return Readiness(False, pending.message, observed)
+        shopper = self._check_storefront(spec, store, conditions, changes, now)
+        if shopper.status == ShopperStatus.FAILED:
+            return Readiness(False, f"Waiting for the storefront: {shopper.message}", observed)
+        note = (
+            "; shopper path not verifiable on a simulated cluster"
+            if shopper.status == ShopperStatus.NOT_VERIFIABLE
+            else ""
+        )
+        return Readiness(True, "", observed, note)
 
     def _keep_watching(
         self,

@@ -17,10 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 from provisioning.engines import get_engine
-from provisioning.lifecycle.decisions import StepResult, conditions_from, spec_for
+from provisioning.lifecycle.decisions import StepResult, spec_for
 from provisioning.lifecycle.store_steps import StoreSteps
 from provisioning.lifecycle.suspension import suspended_message
-from provisioning.models import ShopperStatus, StoreStatus
+from provisioning.models import StoreStatus
 from provisioning.operations import suspension
 
 
@@ -69,30 +69,20 @@ class SuspensionSteps(StoreSteps):
         if store.scale_applied_at is None:
             suspension.restore(self.cluster, engine.workloads(spec, self.settings))
             changes["scale_applied_at"] = now
-        checks = engine.checks(spec)
-        observed = {check.condition: self.cluster.observe(spec.namespace, check) for check in checks}
-        conditions = conditions_from(checks, observed, store.conditions or [], now)
-        changes["conditions"] = conditions
-        pending = next((obs for obs in observed.values() if not obs.ready), None)
         started = store.resuming_started_at or now
-        if pending is None:
-            shopper = self._check_storefront(spec, store, conditions, changes, now)
-            if shopper.status != ShopperStatus.FAILED:
-                changes.update(
-                    status=StoreStatus.READY,
-                    health="working",
-                    message=f"Ready: open {store.url}",
-                    next_attempt_at=None,
-                    failure_kind=None,
-                    suspended_at=None,
-                )
-                detail = f"ready again in {(now - started).total_seconds():.0f}s"
-                if shopper.status == ShopperStatus.NOT_VERIFIABLE:
-                    detail += "; shopper path not verifiable on a simulated cluster"
-                return StepResult(changes, "store.resumed", detail)
-            pending_message = f"Waiting for the storefront: {shopper.message}"
-        else:
-            pending_message = pending.message
+        readiness = self._readiness(spec, store, changes, now)
+        if readiness.ready:
+            changes.update(
+                status=StoreStatus.READY,
+                health="working",
+                message=f"Ready: open {store.url}",
+                next_attempt_at=None,
+                failure_kind=None,
+                suspended_at=None,
+            )
+            detail = f"ready again in {(now - started).total_seconds():.0f}s{readiness.note}"
+            return StepResult(changes, "store.resumed", detail)
+        pending_message = readiness.waiting
         return self._keep_watching(
             changes,
             namespace=spec.namespace,

@@ -28,9 +28,9 @@ from provisioning.actors import SYSTEM
 from provisioning.catalog import versions
 from provisioning.db import session_scope
 from provisioning.engines import get_engine
-from provisioning.lifecycle.decisions import StepResult, conditions_from, minutes_or_seconds, spec_for
+from provisioning.lifecycle.decisions import StepResult, minutes_or_seconds, spec_for
 from provisioning.lifecycle.store_steps import StoreSteps
-from provisioning.models import Backup, BackupStatus, ShopperStatus, Store, StoreStatus
+from provisioning.models import Backup, BackupStatus, Store, StoreStatus
 from provisioning.upgrades.commands import QUEUED
 
 if TYPE_CHECKING:
@@ -78,32 +78,22 @@ class UpgradeSteps(StoreSteps):
             )
         # VERIFYING
         spec = spec_for(store, owner, self.settings)
-        engine = get_engine(store.engine)
-        checks = engine.checks(spec)
-        observed = {check.condition: self.cluster.observe(spec.namespace, check) for check in checks}
-        conditions = conditions_from(checks, observed, store.conditions or [], now)
-        changes: dict[str, Any] = {"conditions": conditions}
-        failed_job = next((obs for obs in observed.values() if obs.reason == "JobFailed"), None)
+        changes: dict[str, Any] = {}
+        readiness = self._readiness(spec, store, changes, now)
+        failed_job = next((obs for obs in readiness.observed.values() if obs.reason == "JobFailed"), None)
         if failed_job is not None:
             return self._roll_back(store, owner, f"The upgrade step failed: {failed_job.message}", changes)
-        pending = next((obs for obs in observed.values() if not obs.ready), None)
-        if pending is None:
-            shopper = self._check_storefront(spec, store, conditions, changes, now)
-            if shopper.status != ShopperStatus.FAILED:
-                changes.update(
-                    status=StoreStatus.READY,
-                    health="working",
-                    message=f"Ready on {target}. Open {store.url}",
-                    upgrade_phase="",
-                    next_attempt_at=None,
-                )
-                detail = f"from {versions.describe(store.upgrade_from)} to {target}"
-                if shopper.status == ShopperStatus.NOT_VERIFIABLE:
-                    detail += "; shopper path not verifiable on a simulated cluster"
-                return StepResult(changes, "store.upgraded", detail)
-            why = f"the storefront fails: {shopper.message}"
-        else:
-            why = pending.message
+        if readiness.ready:
+            changes.update(
+                status=StoreStatus.READY,
+                health="working",
+                message=f"Ready on {target}. Open {store.url}",
+                upgrade_phase="",
+                next_attempt_at=None,
+            )
+            detail = f"from {versions.describe(store.upgrade_from)} to {target}{readiness.note}"
+            return StepResult(changes, "store.upgraded", detail)
+        why = readiness.waiting
         applied = store.scale_applied_at or now
         if now - applied >= timedelta(seconds=self.settings.upgrade_timeout_seconds):
             budget = minutes_or_seconds(self.settings.upgrade_timeout_seconds)
