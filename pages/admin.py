@@ -1,4 +1,4 @@
-"""Admin: all stores, users, audit log. Only routed for admins, and checked again here."""
+"""Admin: all stores, upgrades, users, audit log. Only routed for admins, and checked again here."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import streamlit as st
 from portal.context import get_platform, require_actor
 from portal.display import status_text
 from portal.feedback import user_errors
+from portal.upgrades_panel import upgrades_section
 from provisioning.models import Role, StoreStatus
 
 SHOWN = 500
@@ -24,7 +25,7 @@ if not actor.is_admin:
     st.stop()
 
 st.title("Admin")
-tab_stores, tab_users, tab_audit = st.tabs(["Stores", "Users", "Audit log"])
+tab_stores, tab_upgrades, tab_users, tab_audit = st.tabs(["Stores", "Upgrades", "Users", "Audit log"])
 
 with tab_stores, user_errors():
     stats = platform.stores.store_stats(actor)
@@ -74,6 +75,9 @@ with tab_stores, user_errors():
         )
         if picked and picked.selection.rows:
             st.switch_page("pages/store.py", query_params={"id": rows[picked.selection.rows[0]].id})
+
+with tab_upgrades:
+    upgrades_section(platform, actor)
 
 with tab_users:
     with user_errors():

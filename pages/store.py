@@ -12,6 +12,7 @@ from portal.display import elapsed, relative_time, shopper_text, status_badge, s
 from portal.feedback import user_errors
 from portal.logs_panel import store_logs_panel
 from portal.plans_panel import change_plan_control, plan_section
+from portal.versions_panel import upgrade_progress, versions_section
 from provisioning.engines import ENGINES
 from provisioning.engines.medusa import PUBLISHABLE_KEY_HEADER, sign_in_email
 from provisioning.errors import StorePlatformError
@@ -77,6 +78,7 @@ def progress() -> None:
             )
         if current.status in (StoreStatus.SUSPENDING, StoreStatus.SUSPENDED):
             suspension_notice(current)
+        upgrade_progress(current)  # upgrading, or restoring to roll a failed upgrade back
         if current.status == StoreStatus.RESTORING:
             restore_progress(current)
         if current.status == StoreStatus.READY:
@@ -102,11 +104,16 @@ elif store.status in (StoreStatus.SUSPENDING, StoreStatus.SUSPENDED, StoreStatus
     st.caption(f"{store.url} is offline while the store is suspended; it is served again once resumed and ready.")
 elif store.status == StoreStatus.RESTORING:
     st.caption(f"{store.url} is offline while a backup is restored; it is served again once the store is ready.")
+elif store.status == StoreStatus.UPGRADING:
+    st.markdown(f"- Storefront: [{store.url}]({store.url})\n- Admin: [{admin_url}]({admin_url})")
+    st.caption("The storefront restarts while the new versions are applied.")
 else:
     st.caption(f"Will be served at {store.url} once ready.")
 st.markdown(f"Namespace `{store.namespace}` · created {relative_time(store.created_at)} · type {store.engine}")
 if store.status != StoreStatus.DELETED:
     plan_section(platform, store)
+if store.status not in (StoreStatus.DELETING, StoreStatus.DELETED):
+    versions_section(platform, actor, store)
 
 if store.status not in (StoreStatus.DELETING, StoreStatus.DELETED):
     st.subheader("Admin sign-in")

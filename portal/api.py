@@ -87,6 +87,9 @@ def store_json(store: Any, *, owner: str | None = None) -> dict[str, Any]:
         data["suspension"] = suspension_json(store)
     if hasattr(store, "restore_phase"):  # the restore's progress (null unless restoring)
         data["restore"] = restore_json(store)
+    if hasattr(store, "upgrade_phase"):  # what it runs, and the upgrade's progress (null unless upgrading)
+        data["versions"] = dict(store.versions or {})
+        data["upgrade"] = upgrade_json(store)
     if getattr(store, "plan", None):
         data["plan"] = store.plan
     if owner is not None:
@@ -113,6 +116,33 @@ def restore_json(store: Any) -> dict[str, Any] | None:
         "backupId": store.restore_backup_id,
         "phase": store.restore_phase,
         "since": since.isoformat() if since else None,
+    }
+
+
+def upgrade_json(store: Any) -> dict[str, Any] | None:
+    """The upgrade under way: `upgrading`, or `restoring` to roll a failed one back."""
+    rolling_back = store.status == StoreStatus.RESTORING and store.upgrade_phase == "rolling_back"
+    if store.status != StoreStatus.UPGRADING and not rolling_back:
+        return None
+    since = store.upgrade_started_at
+    return {
+        "phase": store.upgrade_phase or "queued",
+        "from": dict(store.upgrade_from or {}),
+        "to": dict(store.upgrade_to or {}),
+        "since": since.isoformat() if since else None,
+    }
+
+
+def outdated_json(outdated: Any) -> dict[str, Any]:
+    """A store not on today's pins, each change as its own object (easy to filter on)."""
+    changes = [{"component": key, "from": old, "to": new} for key, (old, new) in sorted(outdated.changes.items())]
+    return {
+        "id": outdated.id,
+        "name": outdated.name,
+        "owner": outdated.owner,
+        "engine": outdated.engine,
+        "status": outdated.status,
+        "changes": changes,
     }
 
 
@@ -197,6 +227,9 @@ class StoreApi:
             Route(
                 "/api/stores/{store_id}/backups/{backup_id}/restore", self._wrap(self.restore_backup), methods=["POST"]
             ),
+            Route("/api/stores/{store_id}/upgrade", self._wrap(self.upgrade_store), methods=["POST"]),
+            Route("/api/admin/upgrades", self._wrap(self.outdated_stores), methods=["GET"]),
+            Route("/api/admin/upgrades", self._wrap(self.upgrade_all), methods=["POST"]),
         ]
 
     async def health(self, _request: Request) -> Response:
@@ -321,3 +354,17 @@ class StoreApi:
         store_id, backup_id = request.path_params["store_id"], request.path_params["backup_id"]
         store = platform.stores.restore_backup(actor, store_id, backup_id)
         return JSONResponse(store_json(store), status_code=202)
+
+    def upgrade_store(self, request: Request, actor: Actor, platform: Platform) -> Response:
+        """202: the store is `upgrading` (phase `queued`); the worker backs it up, applies the
+        new versions, checks it and rolls back if the checks fail. Administrators only."""
+        store = platform.stores.upgrade_store(actor, request.path_params["store_id"])
+        return JSONResponse(store_json(store), status_code=202)
+
+    def outdated_stores(self, _request: Request, actor: Actor, platform: Platform) -> Response:
+        outdated = platform.stores.outdated_stores(actor)
+        return JSONResponse({"stores": [outdated_json(o) for o in outdated], "count": len(outdated)})
+
+    def upgrade_all(self, _request: Request, actor: Actor, platform: Platform) -> Response:
+        """202: the ready outdated stores are queued (MAX_CONCURRENT_UPGRADES run at once)."""
+        return JSONResponse({"queued": platform.stores.upgrade_all(actor)}, status_code=202)

@@ -32,6 +32,7 @@ STATUS_LABEL = {
     StoreStatus.RESUMING: ("Resuming", "blue", "▶️"),
     StoreStatus.RESIZING: ("Changing plan", "blue", "📐"),
     StoreStatus.RESTORING: ("Restoring", "orange", "♻️"),
+    StoreStatus.UPGRADING: ("Upgrading", "blue", "⬆️"),
 }
 # Statuses whose "erroring" health means "having trouble" (the store is being worked on).
 WORKED_ON = (
@@ -41,7 +42,18 @@ WORKED_ON = (
     StoreStatus.RESUMING,
     StoreStatus.RESIZING,
     StoreStatus.RESTORING,
+    StoreStatus.UPGRADING,
 )
+# An upgrade's phases (provisioning/upgrades/steps.py) in words. A failed upgrade rolls
+# back through status `restoring` with phase `rolling_back`.
+UPGRADE_PHASE_LABEL = {
+    "queued": "Queued",
+    "backup": "Taking a backup first",
+    "applying": "Applying the new versions",
+    "verifying": "Checking the store",
+    "rolling_back": "Rolling back",
+}
+ROLLING_BACK = "rolling_back"
 
 
 SHOPPER_LABEL = {
@@ -52,10 +64,29 @@ SHOPPER_LABEL = {
 }
 
 
+def upgrade_phase_text(phase: str) -> str:
+    """The upgrade's phase in words (an unknown one as recorded, so nothing is hidden)."""
+    return UPGRADE_PHASE_LABEL.get(phase, phase)
+
+
+def upgrade_phase_of(store: StoreLike) -> str:
+    """The phase of the upgrade the store is in, or "" (summary rows carry no phase: the
+    lists show the status and the message, which says the phase too)."""
+    phase = getattr(store, "upgrade_phase", None)
+    if phase is None:
+        return ""
+    if store.status == StoreStatus.UPGRADING:
+        return str(phase) or "queued"  # as the reconciler reads an unset phase
+    return phase if store.status == StoreStatus.RESTORING and phase == ROLLING_BACK else ""
+
+
 def status_text(store: StoreLike) -> str:
     label, _, icon = STATUS_LABEL.get(StoreStatus(store.status), (store.status, "gray", ""))
     if store.status in WORKED_ON and store.health == "erroring":
         return f"⚠️ {label} (having trouble)"
+    phase = upgrade_phase_of(store)
+    if phase:
+        return f"{icon} {label}: {upgrade_phase_text(phase)}"
     if store.status == StoreStatus.SUSPENDED and getattr(store, "suspended_by_admin", False):
         return f"{icon} {label} by an administrator"
     if store.status == StoreStatus.READY and store.health == "degraded":
@@ -75,6 +106,9 @@ def status_badge(store: StoreLike) -> str:
         return f":orange-badge[{label}: having trouble]"
     if store.health == "degraded" and store.status == StoreStatus.READY:
         return f":orange-badge[{label}: degraded]"
+    phase = upgrade_phase_of(store)
+    if phase:
+        return f":{color}-badge[{label}: {upgrade_phase_text(phase)}]"
     return f":{color}-badge[{label}]"
 
 

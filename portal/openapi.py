@@ -3,7 +3,8 @@
 Written by hand next to portal/api.py and checked against the live server: the test in
 tests/portal/test_openapi.py validates every route's real answers (successes and errors)
 against this document with openapi-core, so the two cannot drift apart. The backup routes'
-part is in portal/openapi_backups.py; the shared pieces in portal/openapi_common.py.
+part is in portal/openapi_backups.py, the upgrade routes' in portal/openapi_upgrades.py;
+the shared pieces in portal/openapi_common.py.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from portal.openapi_backups import BACKUP_PATHS, BACKUP_SCHEMAS
 from portal.openapi_common import ERROR_RESPONSES, JSON, NULLABLE_TIME, STORE_ID, errors, ref, response
+from portal.openapi_upgrades import STORE_VERSION_PROPERTIES, UPGRADE_PATHS, UPGRADE_SCHEMAS
 from provisioning.engines import ENGINES
 from provisioning.models import ShopperStatus, StoreStatus
 from provisioning.operations.store_logs import MAX_TAIL_LINES, TAIL_LINES
@@ -82,6 +84,7 @@ SCHEMAS: dict[str, Any] = {
                 "oneOf": [{"type": "null"}, ref("Restore")],
                 "description": "The restore under way (GET one store and the actions); null unless `restoring`.",
             },
+            **STORE_VERSION_PROPERTIES,
         },
     },
     "StoreList": {
@@ -160,6 +163,7 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     **BACKUP_SCHEMAS,
+    **UPGRADE_SCHEMAS,
 }
 
 
@@ -325,6 +329,7 @@ DOCUMENT: dict[str, Any] = {
             },
         },
         **BACKUP_PATHS,
+        **UPGRADE_PATHS,
     },
     "components": {
         "securitySchemes": {

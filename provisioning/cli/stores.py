@@ -1,5 +1,5 @@
-"""`stores ...`: list (with filters), show, delete, retry, suspend, resume, re-plan, back up
-and restore any user's store.
+"""`stores ...`: list (with filters), show, delete, retry, suspend, resume, re-plan, back up,
+restore and upgrade any user's store.
 
 Every command calls StoreService as the acting admin: the same state checks (a deleted
 store cannot be deleted again, only failed stores retry) and the same audit rows as the
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from provisioning.catalog import versions
 from provisioning.cli.context import Context, UsageError
 from provisioning.cli.output import fields, table
 from provisioning.engines import ENGINES
@@ -176,6 +177,57 @@ def cmd_restore(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_outdated(ctx: Context, args: argparse.Namespace) -> int:
+    rows = [
+        {
+            "id": o.id,
+            "name": o.name,
+            "owner": o.owner,
+            "engine": o.engine,
+            "status": o.status,
+            "summary": o.summary,
+            "changes": {key: {"from": old, "to": new} for key, (old, new) in o.changes.items()},
+        }
+        for o in ctx.platform.stores.outdated_stores(ctx.actor)
+    ]
+    columns = [("id", "ID"), ("name", "NAME"), ("owner", "OWNER"), ("engine", "ENGINE"), ("status", "STATUS")]
+    columns += [("summary", "CHANGES")]
+    text = table(rows, columns) if rows else "Every store runs the current versions."
+    ctx.out.emit({"stores": rows, "count": len(rows)}, text)
+    return 0
+
+
+def cmd_upgrade(ctx: Context, args: argparse.Namespace) -> int:
+    store = resolve(ctx, args.store)
+    if not args.yes:
+        raise UsageError(
+            f"This upgrades store {store.name!r} ({store.id}) to today's versions: a backup is taken first, the "
+            "storefront restarts, and a store that fails its checks is rolled back; add --yes to confirm."
+        )
+    store = ctx.platform.stores.upgrade_store(ctx.actor, store.id)
+    text = f"Upgrading store {store.name!r} ({store.id}) to {versions.describe(store.upgrade_to)}; backed up first."
+    ctx.out.emit({"store": store_json(store)}, text)
+    return 0
+
+
+def cmd_upgrade_all(ctx: Context, args: argparse.Namespace) -> int:
+    if not args.yes:
+        raise UsageError(
+            "This upgrades every ready store not on today's versions, each backed up first and rolled back "
+            "if it fails its checks; storefronts restart. `stores outdated` lists them; add --yes to confirm."
+        )
+    queued = ctx.platform.stores.upgrade_all(ctx.actor)
+    limit = ctx.platform.settings.max_concurrent_upgrades
+    text = (
+        f"Upgrade queued for {len(queued)} store{'s' if len(queued) != 1 else ''}: {', '.join(queued)} "
+        f"({limit} run at once; the rest wait their turn)."
+        if queued
+        else "No ready store needed an upgrade; nothing was queued."
+    )
+    ctx.out.emit({"queued": queued, "count": len(queued)}, text)
+    return 0
+
+
 def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     """The `stores` group and its commands, each with the global options (`common`)."""
     group = groups.add_parser("stores", help="every user's stores", description=__doc__)
@@ -245,3 +297,21 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     restore.add_argument("backup", metavar="BACKUP_ID")
     restore.add_argument("--yes", action="store_true", help="confirm: changes since the backup are lost")
     restore.set_defaults(handler=cmd_restore)
+
+    outdated = commands.add_parser(
+        "outdated", parents=[common], allow_abbrev=False, help="stores not on today's versions, and what would change"
+    )
+    outdated.set_defaults(handler=cmd_outdated)
+
+    upgrade = commands.add_parser(
+        "upgrade", parents=[common], allow_abbrev=False, help="upgrade a ready store (backed up first)"
+    )
+    upgrade.add_argument("store", metavar="ID_OR_NAME")
+    upgrade.add_argument("--yes", action="store_true", help="confirm: the storefront restarts during the upgrade")
+    upgrade.set_defaults(handler=cmd_upgrade)
+
+    upgrade_all = commands.add_parser(
+        "upgrade-all", parents=[common], allow_abbrev=False, help="upgrade every ready store not on today's versions"
+    )
+    upgrade_all.add_argument("--yes", action="store_true", help="confirm: storefronts restart during their upgrades")
+    upgrade_all.set_defaults(handler=cmd_upgrade_all)

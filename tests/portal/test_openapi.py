@@ -298,6 +298,34 @@ def test_every_route_answers_as_documented(live: tuple[str, Any]) -> None:
     assert check("POST", restore, "restoreBackup", valid_request=False)[0] == 401
     set_status(platform, store["id"], StoreStatus.READY)
 
+    # Upgrades: administrators only; the store runs today's pins (409) until its recorded
+    # versions are older; backup storage is configured here (its 409 is in test_api_upgrades.py).
+    upgrade = f"{one}/upgrade"
+    assert check("GET", "/api/admin/upgrades", "listOutdatedStores", auth=alice)[0] == 403
+    assert check("POST", "/api/admin/upgrades", "upgradeAllStores", auth=alice)[0] == 403
+    assert check("POST", upgrade, "upgradeStore", auth=alice)[0] == 403
+    assert check("GET", "/api/admin/upgrades", "listOutdatedStores", valid_request=False)[0] == 401
+    assert check("POST", "/api/admin/upgrades", "upgradeAllStores", valid_request=False)[0] == 401
+    assert check("POST", upgrade, "upgradeStore", valid_request=False)[0] == 401
+    status, current = check("POST", upgrade, "upgradeStore", auth=admin)
+    assert status == 409 and "already runs the current versions" in current["error"], current
+    assert check("POST", "/api/stores/nope/upgrade", "upgradeStore", auth=admin)[0] == 404
+    assert check("POST", "/api/admin/upgrades", "upgradeAllStores", auth=admin) == (202, {"queued": []})
+    assert check("GET", "/api/admin/upgrades", "listOutdatedStores", auth=admin) == (200, {"stores": [], "count": 0})
+    with Session(platform.db) as session:
+        row = session.get(Store, store["id"])
+        assert row is not None
+        row.versions = {**row.versions, "wordpress": "wordpress:6.0.0-php8.1-apache"}
+        session.add(row)
+        session.commit()
+    status, outdated = check("GET", "/api/admin/upgrades", "listOutdatedStores", auth=admin)
+    assert status == 200 and [s["name"] for s in outdated["stores"]] == ["spec-shop"], outdated
+    status, upgrading = check("POST", upgrade, "upgradeStore", auth=admin)
+    assert status == 202 and (upgrading["status"], upgrading["upgrade"]["phase"]) == ("upgrading", "queued"), upgrading
+    assert check("GET", one, "getStore", auth=alice)[1]["upgrade"]["from"]["wordpress"].startswith("wordpress:6.0")
+    assert check("POST", upgrade, "upgradeStore", auth=admin)[0] == 409  # already upgrading
+    set_status(platform, store["id"], StoreStatus.READY)
+
     assert check("DELETE", one, "deleteStore", auth=alice)[0] == 202
     assert check("DELETE", one, "deleteStore", auth=alice)[0] == 409
     assert check("DELETE", "/api/stores/nope", "deleteStore", auth=alice)[0] == 404
