@@ -209,12 +209,10 @@ def _container(name: str, image: str, command: str, env: list[dict[str, Any]]) -
     }
 
 
-def _run(*names: str) -> str:
-    return " && ".join(f"bash {SCRIPTS_MOUNT}/{name}" for name in names)
-
-
-def _run_sh(*names: str) -> str:
-    return " && ".join(f"sh {SCRIPTS_MOUNT}/{name}" for name in names)
+def _run(shell: str, *names: str) -> str:
+    """Run the mounted scripts in order with `shell` (bash in the database images, sh in
+    the Alpine transfer image), stopping at the first failure."""
+    return " && ".join(f"{shell} {SCRIPTS_MOUNT}/{name}" for name in names)
 
 
 def job(spec: StoreSpec, settings: Settings, *, kind: str, backup_id: str) -> Manifest:
@@ -230,11 +228,11 @@ def job(spec: StoreSpec, settings: Settings, *, kind: str, backup_id: str) -> Ma
     ]
     transfer_image = settings.backup_transfer_image
     if kind == BACKUP:
-        init = _container("dump", db_image, _run(data.dump_script, "pack-files.sh"), db_env)
-        main = _container("upload", transfer_image, _run_sh("upload.sh"), url_env)
+        init = _container("dump", db_image, _run("bash", data.dump_script, "pack-files.sh"), db_env)
+        main = _container("upload", transfer_image, _run("sh", "upload.sh"), url_env)
     elif kind == RESTORE:
-        init = _container("download", transfer_image, _run_sh("download.sh"), url_env)
-        main = _container("import", db_image, _run(data.import_script, "unpack-files.sh"), db_env)
+        init = _container("download", transfer_image, _run("sh", "download.sh"), url_env)
+        main = _container("import", db_image, _run("bash", data.import_script, "unpack-files.sh"), db_env)
     else:
         raise ValueError(f"unknown Job kind {kind!r}")
     labels = store_labels(spec, component=kind)
@@ -267,7 +265,7 @@ def job(spec: StoreSpec, settings: Settings, *, kind: str, backup_id: str) -> Ma
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {**metadata(spec, job_name(kind, backup_id), component=kind), "labels": labels},
+        "metadata": metadata(spec, job_name(kind, backup_id), component=kind),
         "spec": {
             "backoffLimit": 0,  # a failed run is reported, not repeated: the owner decides
             "activeDeadlineSeconds": settings.backup_deadline_seconds,
