@@ -60,24 +60,53 @@ def event_fields(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def rollout_pending(kind: str, obj: dict[str, Any]) -> str | None:
+    """What a Deployment or StatefulSet still rolls out, as `kubectl rollout status` reads it.
+
+    Enough available pods is not enough: in the middle of a rollout the old pods still count
+    as available, and a store called ready then would lose them a second later. Fields the
+    API has not reported yet are not held against the object (a fresh one has no status)."""
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    want = (obj.get("spec") or {}).get("replicas", 1)
+    generation, observed = meta.get("generation"), status.get("observedGeneration")
+    if generation is not None and (observed is None or observed < generation):
+        return "its controller has not seen the new spec yet"
+    updated = status.get("updatedReplicas")
+    if updated is not None and updated < want:
+        return f"{updated}/{want} pods updated"
+    if kind == "Deployment" and updated is not None and (status.get("replicas") or 0) > updated:
+        return f"{status['replicas'] - updated} old pod(s) still terminating"
+    if kind == "StatefulSet":
+        current, target = status.get("currentRevision"), status.get("updateRevision")
+        if current and target and current != target:
+            return "pods not all on the new revision yet"
+    return None
+
+
 def evaluate(check: Check, obj: dict[str, Any]) -> Observation:
     """Readiness rules per kind, on the object as the API returned it (pure)."""
     status = obj.get("status") or {}
     spec = obj.get("spec") or {}
+    pending = rollout_pending(check.kind, obj) if check.kind in ("StatefulSet", "Deployment") else None
     if check.kind == "StatefulSet":
         want = spec.get("replicas", 1)
         ready = status.get("readyReplicas", 0) or 0
+        if pending is not None:
+            return Observation(False, "RollingOut", f"{check.title}: rolling out, {pending}.")
         if ready >= want:
             return Observation(True, "Ready", f"{check.title}: {ready}/{want} ready.")
         return Observation(False, "Starting", f"{check.title}: {ready}/{want} ready.")
     if check.kind == "Deployment":
         want = spec.get("replicas", 1)
         available = status.get("availableReplicas", 0) or 0
-        if available >= want:
+        if pending is None and available >= want:
             return Observation(True, "Available", f"{check.title}: {available}/{want} available.")
         for cond in status.get("conditions") or []:
             if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
                 return Observation(False, cond.get("reason", "ReplicaFailure"), cond.get("message", ""))
+        if pending is not None:
+            return Observation(False, "RollingOut", f"{check.title}: rolling out, {pending}.")
         return Observation(False, "Starting", f"{check.title}: {available}/{want} available.")
     if check.kind == "Job":
         if (status.get("succeeded") or 0) >= 1:

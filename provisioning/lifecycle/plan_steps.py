@@ -86,8 +86,9 @@ class PlanSteps(StoreSteps):
         observed = {check.condition: self.cluster.observe(spec.namespace, check) for check in checks}
         conditions = conditions_from(checks, observed, store.conditions or [], now)
         changes["conditions"] = conditions
+        # Rollout-aware (readiness.rollout_pending): old pods of the previous plan do not count.
         waiting = next((obs for obs in observed.values() if not obs.ready), None)
-        pending = waiting.message if waiting is not None else self._rolling_out(spec)
+        pending = waiting.message if waiting is not None else None
         notes = volume_notes(sizes, target, store.plan)
         started = store.plan_changed_at or now
         if pending is None:
@@ -171,23 +172,5 @@ class PlanSteps(StoreSteps):
             if size:
                 template["spec"]["resources"]["requests"]["storage"] = size
         return kept
-
-    def _rolling_out(self, spec: StoreSpec) -> str | None:
-        """What is still rolling out: a workload whose controller has not seen its new spec."""
-        assert self.cluster is not None
-        for manifest in get_engine(spec.engine).workloads(spec, self.settings):
-            if manifest["kind"] not in ("Deployment", "StatefulSet"):
-                continue
-            name = manifest["metadata"]["name"]
-            live = self.cluster.get(manifest["apiVersion"], manifest["kind"], name, namespace=spec.namespace) or {}
-            generation = (live.get("metadata") or {}).get("generation")
-            observed = (live.get("status") or {}).get("observedGeneration")
-            if generation is not None and (observed is None or observed < generation):
-                return f"{manifest['kind']} {name} is rolling out the new plan."
-            updated = (live.get("status") or {}).get("updatedReplicas")
-            wanted = manifest["spec"].get("replicas", 1)
-            if updated is not None and updated < wanted:
-                return f"{manifest['kind']} {name}: {updated}/{wanted} pods on the new plan."
-        return None
 
     def _in_parallel(self, calls: Any) -> None: ...  # the Reconciler's
