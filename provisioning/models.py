@@ -227,6 +227,9 @@ class Store(SQLModel, table=True):
     upgrade_to: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
     upgrade_started_at: datetime | None = _ts()
     upgrade_backup_id: str | None = Field(default=None, max_length=32)
+    # A clone (migration 0011, provisioning/backups/clone.py): the backup of another store
+    # this one was created from. It provisions like any store, then restores that backup.
+    cloned_from: str = Field(default="", max_length=32)
 
 
 class AuditEvent(SQLModel, table=True):

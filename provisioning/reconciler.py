@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from provisioning import audit, lease
 from provisioning.actors import SYSTEM
+from provisioning.backups import clone
 from provisioning.backups.restore_steps import RestoreSteps
 from provisioning.db import session_scope
 from provisioning.engines import get_engine
@@ -297,7 +298,7 @@ class Reconciler(DriftCheck, PlanSteps, SuspensionSteps, UpgradeSteps, RestoreSt
             ).first()
         return (row[0], row[1]) if row else None
 
-    def _apply_all(self, spec: StoreSpec, *, retry: bool) -> None:
+    def _apply_all(self, spec: StoreSpec, *, retry: bool, secrets_from: str = "") -> None:
         """Apply in three dependency waves, the requests of a wave in parallel.
 
         1. the Namespace; 2. everything a pod depends on or is governed by (LimitRange,
@@ -305,7 +306,8 @@ class Reconciler(DriftCheck, PlanSteps, SuspensionSteps, UpgradeSteps, RestoreSt
         workloads whose controllers create pods. A wave starts only when the previous one
         was accepted, so limits, quota and policies are in place before any pod is
         admitted, as with one-by-one applies, in well under half their time. The Secret is
-        created only if absent (re-applying would rotate passwords).
+        created only if absent (re-applying would rotate passwords); a clone's takes what
+        only its copied database knows from `secrets_from`, its source's namespace.
         """
         assert self.cluster is not None
         cluster = self.cluster
@@ -314,7 +316,7 @@ class Reconciler(DriftCheck, PlanSteps, SuspensionSteps, UpgradeSteps, RestoreSt
         namespace_first, rest = manifests[0], manifests[1:]
         cluster.apply(namespace_first)
         workloads = [m for m in rest if m["kind"] in POD_CREATING_KINDS]
-        before_pods: list[Callable[[], object]] = [lambda: self._ensure_secret(spec)]
+        before_pods: list[Callable[[], object]] = [lambda: self._ensure_secret(spec, secrets_from)]
         before_pods += [lambda m=m: cluster.apply(m) for m in rest if m["kind"] not in POD_CREATING_KINDS]
         if retry:
             # A failed Job stays failed; delete it so the re-applied one runs again.
@@ -326,11 +328,13 @@ class Reconciler(DriftCheck, PlanSteps, SuspensionSteps, UpgradeSteps, RestoreSt
         self._in_parallel(before_pods)
         self._in_parallel([lambda m=m: cluster.apply(m) for m in workloads])
 
-    def _ensure_secret(self, spec: StoreSpec) -> None:
+    def _ensure_secret(self, spec: StoreSpec, secrets_from: str = "") -> None:
         """Create the credentials Secret; an existing one (a retry) answers 409 and is kept."""
         assert self.cluster is not None
         engine = get_engine(spec.engine)
-        self.cluster.create_if_absent(engine.secret(spec, engine.generate_secrets(spec)))
+        fresh = not secrets_from
+        values = engine.generate_secrets(spec) if fresh else clone.secret_values(self.cluster, spec, secrets_from)
+        self.cluster.create_if_absent(engine.secret(spec, values))
 
     def _in_parallel(self, calls: Iterable[Callable[[], object]]) -> None:
         """Run every call (on the shared apply pool); then raise the most telling error, if any.

@@ -37,7 +37,7 @@ from provisioning.errors import (
 from provisioning.lifecycle.plans import PlanCommands
 from provisioning.lifecycle.suspension import SuspensionCommands
 from provisioning.lifecycle.wakeup import intent_recorded
-from provisioning.models import LIVE, AuditEvent, ClusterStatus, FailureKind, Store, StoreStatus, User, utcnow
+from provisioning.models import LIVE, AuditEvent, Backup, ClusterStatus, FailureKind, Store, StoreStatus, User, utcnow
 from provisioning.names import namespace_for, validate_store_name
 from provisioning.operations.store_logs import MAX_TAIL_LINES, TAIL_LINES, ContainerLog
 from provisioning.settings import Settings
@@ -131,8 +131,18 @@ class StoreService(SuspensionCommands, PlanCommands, BackupCommands, UpgradeComm
 
     # -- commands -------------------------------------------------------------------------
 
-    def create_store(self, actor: Actor, name: object, *, engine: str = "woocommerce", plan: object = None) -> Store:
-        """Validate, enforce limits in the database, and queue the store as `requested`."""
+    def create_store(
+        self,
+        actor: Actor,
+        name: object,
+        *,
+        engine: str = "woocommerce",
+        plan: object = None,
+        clone_of: Backup | None = None,
+    ) -> Store:
+        """Validate, enforce limits in the database, and queue the store as `requested`.
+
+        `clone_of`: a backup (checked by `clone_store`) whose data the new store gets."""
         name = validate_store_name(name)
         store_engine, chosen = get_engine(engine), self._chosen_plan(actor, plan)
         with session_scope(self.db) as session:
@@ -159,10 +169,17 @@ class StoreService(SuspensionCommands, PlanCommands, BackupCommands, UpgradeComm
             store.namespace = namespace_for(name, store.id)
             store.url = self.settings.store_url(name)
             store.admin_user = f"{name}-admin"[:60]
+            if clone_of is not None:  # the copied database knows its source's admin user
+                store.cloned_from = clone_of.id
+                source = session.get(Store, clone_of.store_id)
+                store.admin_user = source.admin_user if source is not None else store.admin_user
             store.plan = chosen.name
             store.versions = versions.pinned(self.settings, store_engine.name)  # what it runs until upgraded
             session.add(store)
-            audit.record(session, actor=actor.username, action="store.create", store_id=store.id, store_name=name)
+            detail = f"a copy of backup {clone_of.id} of {clone_of.created_at:%Y-%m-%d %H:%M} UTC" if clone_of else ""
+            audit.record(
+                session, actor=actor.username, action="store.create", store_id=store.id, store_name=name, detail=detail
+            )
             try:
                 session.flush()
             except IntegrityError:

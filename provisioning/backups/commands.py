@@ -50,6 +50,10 @@ class BackupCommands:
 
     def _visible_store(self, session: Session, actor: Actor, store_id: str) -> Store: ...
 
+    def create_store(
+        self, actor: Actor, name: object, *, engine: str = ..., plan: object = None, clone_of: Backup | None = None
+    ) -> Store: ...
+
     def _require_backups(self) -> None:
         if not self.settings.backups_configured:
             raise NotConfiguredError(NOT_CONFIGURED)
@@ -129,6 +133,28 @@ class BackupCommands:
             )
             intent_recorded(session)
         log.info("restore of store %s from backup %s requested by %s", store_id, backup_id, actor.username)
+        return store
+
+    def clone_store(self, actor: Actor, store_id: str, backup_id: str, name: object, *, plan: object = None) -> Store:
+        """A new store of the actor's with the data of a backup of a store they can see.
+
+        Same engine as the source; its plan by default. It counts like any new store (limits,
+        name), provisions, then restores the backup and sets the copy up as itself
+        (provisioning/backups/clone.py)."""
+        self._require_backups()
+        with session_scope(self.db) as session:
+            source = self._visible_store(session, actor, store_id)
+            backup = session.get(Backup, backup_id) if isinstance(backup_id, str) else None
+            if backup is None or backup.store_id != source.id:
+                raise NotFoundError("No such backup of this store.")
+            if backup.status != BackupStatus.SUCCEEDED:
+                raise InvalidStateError(f"Only a successful backup can be copied; this one is {backup.status}.")
+            if source.status in (StoreStatus.DELETING, StoreStatus.DELETED):
+                raise InvalidStateError("This store is being deleted, and its backups with it.")
+            session.expunge(backup)
+            engine, chosen = source.engine, plan if plan not in (None, "") else source.plan
+        store = self.create_store(actor, name, engine=engine, plan=chosen, clone_of=backup)
+        log.info("store %s cloned from backup %s of %s by %s", store.id, backup_id, store_id, actor.username)
         return store
 
 

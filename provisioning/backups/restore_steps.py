@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from provisioning.backups import manifests, storage
+from provisioning.backups import clone, manifests, storage
 from provisioning.backups.backup_steps import BackupSteps, finish_run, job_check, run_resources
 from provisioning.catalog import versions
 from provisioning.engines import get_engine
@@ -103,8 +103,16 @@ class RestoreSteps(BackupSteps):
             finish_run(self.cluster, spec.namespace, manifests.RESTORE, run_id)
             suspension.restore(self.cluster, workloads)
             for job in (m for m in workloads if m["kind"] == "Job"):  # after a rolled-back upgrade: its setup
+                if clone.restoring_clone(store):  # setup again: it adopts the copied data (clone.py)
+                    self.cluster.delete("batch/v1", "Job", job["metadata"]["name"], namespace=spec.namespace)
                 self.cluster.create_if_absent(job)
             changes["scale_applied_at"] = now
+            if clone.restoring_clone(store):  # readiness from the next pass: never the old Job's
+                changes.update(message=f"Restored the backup of {when}: setting the copy up as this store.")
+                return StepResult(changes)
+        elif clone.restoring_clone(store):  # a deletion the API finished only after the create above
+            for job in (m for m in workloads if m["kind"] == "Job"):
+                self.cluster.create_if_absent(job)
         started = store.restore_started_at or now
         readiness = self._readiness(spec, store, changes, now)
         if readiness.ready:
@@ -118,6 +126,9 @@ class RestoreSteps(BackupSteps):
                 suspended_at=None,
             )
             detail = f"backup {backup.id} of {when}; ready in {(now - started).total_seconds():.0f}s{readiness.note}"
+            if clone.restoring_clone(store):  # a clone's first `ready`: an order fulfilled
+                changes.update(ready_at=now, message=f"Ready: a copy of the backup of {when}. Open {store.url}")
+                return StepResult(changes, "store.ready", f"cloned from {detail}")
             if store.upgrade_phase == "rolling_back":  # the end of a failed upgrade (upgrades/steps.py)
                 changes.update(
                     upgrade_phase="",

@@ -84,6 +84,8 @@ class Engine(Protocol):
     # Keys in the store's Secret that the owner may reveal; None: the engine has none.
     admin_password_key: str
     publishable_key_key: str | None
+    # Secret keys a clone copies from its source store: values only its copied database knows.
+    clone_keys: tuple[str, ...]
 
     def generate_secrets(self, spec: StoreSpec) -> dict[str, str]: ...
 

@@ -83,6 +83,7 @@ class MedusaEngine:
     available = True
     admin_password_key = KEY_ADMIN_PASSWORD
     publishable_key_key = KEY_PUBLISHABLE_KEY
+    clone_keys: tuple[str, ...] = ()  # the seed sets the clone's own key; setup adds its own admin
 
     def admin_path(self) -> str:
         return "/app"

@@ -69,6 +69,7 @@ class WooCommerceEngine:
     available = True
     admin_password_key = KEY_ADMIN_PASSWORD
     publishable_key_key = None
+    clone_keys = (KEY_ADMIN_PASSWORD,)  # the admin's hash is in the copied database
 
     def admin_path(self) -> str:
         return "/wp-admin/"

@@ -44,6 +44,8 @@ def setup_script(
 ) -> str:
     """Install WordPress and WooCommerce, enable Cash on Delivery, add a sample product.
 
+    A store whose site address is not `url` (a clone's copied database) is moved to it.
+
     Run again after an upgrade (provisioning/upgrades/), it is the store's upgrade step:
     the wordpress image copies WordPress into an empty volume only, so a store whose core
     differs from `wordpress_version` (the image's) is updated to it, then WordPress's and
@@ -71,6 +73,13 @@ def setup_script(
             "if ! wp core is-installed 2>/dev/null; then",
             f'  run "Installing WordPress" wp core install --url={q(url)} --title={q(title)} '
             f'--admin_user={admin} --admin_password="$WP_ADMIN_PASSWORD" --admin_email={q(admin_email)} --skip-email',
+            "fi",
+            # A clone's copied database (provisioning/backups/clone.py) still names its
+            # source's address; serialized options and post content are rewritten too.
+            'site="$(wp option get siteurl 2>/dev/null || true)"',
+            f'if [ -n "$site" ] && [ "$site" != {q(url)} ]; then',
+            f'  run "Moving the site from $site to {url}" wp search-replace "$site" {q(url)} '
+            "--all-tables-with-prefix --skip-columns=guid",
             "fi",
             *(
                 [

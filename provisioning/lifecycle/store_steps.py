@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlmodel import Session
+
 from provisioning import causes
+from provisioning.backups import clone
 from provisioning.engines import get_engine
 from provisioning.errors import ClusterRejectedError
 from provisioning.health import monitor
@@ -23,9 +26,11 @@ from provisioning.lifecycle.decisions import (
     minutes_or_seconds,
     spec_for,
 )
-from provisioning.models import FailureKind, ShopperStatus, Store, StoreStatus
+from provisioning.models import Backup, FailureKind, ShopperStatus, Store, StoreStatus
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine as DbEngine
+
     from provisioning.engines.base import StoreSpec
     from provisioning.health.shopper import ShopperResult
     from provisioning.lifecycle.decisions import Cluster
@@ -56,6 +61,7 @@ class StoreSteps:
 
     cluster: Cluster | None
     settings: Settings
+    db: DbEngine
     _simulated: bool
     _fake_nodes: frozenset[str]
 
@@ -63,7 +69,16 @@ class StoreSteps:
 
     def _load(self, store_id: str) -> tuple[Store, str] | None: ...
 
-    def _apply_all(self, spec: StoreSpec, *, retry: bool) -> None: ...
+    def _apply_all(self, spec: StoreSpec, *, retry: bool, secrets_from: str = "") -> None: ...
+
+    def _clone_source_namespace(self, store: Store) -> str:
+        """Where a clone's source store lives (its Secret holds what the copied data needs)."""
+        if not store.cloned_from:
+            return ""
+        with Session(self.db) as session:
+            backup = session.get(Backup, store.cloned_from)
+            source = session.get(Store, backup.store_id) if backup is not None else None
+            return source.namespace if source is not None else ""
 
     def _store_simulated(self, namespace: str) -> bool:
         """Whether no container of this store can answer a shopper.
@@ -92,7 +107,7 @@ class StoreSteps:
         now = self.clock()
         changes: dict[str, Any] = {}
         if store.applied_at is None and not recovering:
-            self._apply_all(spec, retry=store.attempts > 0)
+            self._apply_all(spec, retry=store.attempts > 0, secrets_from=self._clone_source_namespace(store))
             changes["applied_at"] = now
         checks = engine.checks(spec)
         observed = {check.condition: self.cluster.observe(spec.namespace, check) for check in checks}
@@ -101,6 +116,9 @@ class StoreSteps:
         pending = next((obs for obs in observed.values() if not obs.ready), None)
         if pending is None:
             shopper = self._check_storefront(spec, store, conditions, changes, now)
+            if shopper.status != ShopperStatus.FAILED and clone.pending(store):
+                changes.update(clone.start_restore(store, now))  # provisioned: now its data
+                return StepResult(changes)
             if shopper.status != ShopperStatus.FAILED:
                 changes.update(
                     status=StoreStatus.READY,

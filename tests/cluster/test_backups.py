@@ -197,3 +197,44 @@ def test_a_medusa_store_is_backed_up_and_restored_with_its_own_database_image(
         assert kube.get("apps/v1", "Deployment", deployment, namespace=ns)["spec"]["replicas"] == 0  # type: ignore[index]
     assert kube.get("apps/v1", "StatefulSet", "postgres", namespace=ns)["spec"]["replicas"] == 1  # type: ignore[index]
     assert world.drive(store.id, lambda s: s.status == StoreStatus.READY, timeout=150).restore_phase == ""
+
+
+def test_a_woocommerce_store_is_cloned_from_a_backup_into_a_new_store(world: StorePlatform, tmp_path: Path) -> None:
+    """Provisioned, then the source's backup imported in the clone's own namespace (the
+    URLs fetch the source's objects), then its setup Job re-run to adopt the copy."""
+    kube = world.kube
+    assert kube is not None
+    source = world.create("origin")
+    world.drive(source.id, lambda s: s.status == StoreStatus.READY)
+    driver = world.make_reconciler("clone-driver", fresh_client=False)
+    backup = world.stores.backup_store(world.alice, source.id)
+    passes_until(driver, lambda: world.stores.list_backups(world.alice, source.id)[0].status == BackupStatus.RUNNING)
+    work = tmp_path / "job"
+    work.mkdir()
+    (work / "database").write_bytes(os.urandom(2048))
+    (work / "files.tar.gz").write_bytes(os.urandom(300))
+    play("upload.sh", work, run_secret(world, source.namespace, manifests.job_name("backup", backup.id)))
+    passes_until(driver, lambda: world.stores.list_backups(world.alice, source.id)[0].status == BackupStatus.SUCCEEDED)
+
+    clone = world.stores.clone_store(world.alice, source.id, backup.id, unique("copy"))
+    world.created.append(clone)
+    row = world.drive(clone.id, lambda s: s.restore_phase == "importing", timeout=150)
+    ns = row.namespace
+    assert ns != source.namespace
+    setup_uid = kube.get("batch/v1", "Job", "store-setup", namespace=ns)["metadata"]["uid"]  # type: ignore[index]
+    fetched = tmp_path / "clone"
+    fetched.mkdir()
+    play("download.sh", fetched, run_secret(world, ns, manifests.job_name("restore", restore_run_id(row))))
+    assert (fetched / "database").read_bytes() == (work / "database").read_bytes(), "the source's data"
+
+    ready = world.drive(clone.id, lambda s: s.status == StoreStatus.READY, timeout=150)
+    assert "a copy of the backup" in ready.message and ready.ready_at is not None
+    rerun = kube.get("batch/v1", "Job", "store-setup", namespace=ns)
+    assert rerun is not None and rerun["metadata"]["uid"] != setup_uid, "setup ran again to adopt the copy"
+    key = "wordpress-admin-password"
+    assert (
+        run_secret(world, ns, "store-credentials")[key] == run_secret(world, source.namespace, "store-credentials")[key]
+    )
+    assert kube.get("networking.k8s.io/v1", "Ingress", "store", namespace=ns) is not None
+    assert world.actions(clone.id)[-1] == "store.ready"
+    assert world.store(source.id).status == StoreStatus.READY

@@ -17,7 +17,7 @@ from provisioning.db import make_engine
 from tests.provisioning.test_migration_0004 import to
 
 COLUMNS = {"plan", "previous_plan", "plan_changed_at", "plan_applied_at", "volume_sizes"}
-# Added by later migrations (tests/provisioning/test_migration_0009.py and _0010.py check them).
+# Added by later migrations (tests/provisioning/test_migration_0009.py to _0011.py check them).
 LATER_COLUMNS = {"restore_backup_id", "restore_phase", "restore_started_at"} | {
     "versions",
     "upgrade_phase",
@@ -25,6 +25,7 @@ LATER_COLUMNS = {"restore_backup_id", "restore_phase", "restore_started_at"} | {
     "upgrade_to",
     "upgrade_started_at",
     "upgrade_backup_id",
+    "cloned_from",
 }
 LATER_TABLES = {"backups"}
 

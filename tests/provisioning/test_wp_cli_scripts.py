@@ -29,7 +29,13 @@ case "$1 $2" in
       exit 1
     fi ;;
   "core is-installed") has installed ;;
-  "core install") touch "$STATE/installed"; echo "Success: WordPress installed successfully." ;;
+  "core install")
+    touch "$STATE/installed"
+    for arg in "$@"; do case "$arg" in --url=*) echo "${arg#--url=}" > "$STATE/siteurl" ;; esac; done
+    echo "Success: WordPress installed successfully." ;;
+  "option get")
+    if has siteurl; then cat "$STATE/siteurl"; else echo "Error: Could not get 'siteurl' option." >&2; exit 1; fi ;;
+  "search-replace "*) echo "$3" > "$STATE/siteurl"; echo "Success: Made 41 replacements." ;;
   "core version") if has core_version; then cat "$STATE/core_version"; else echo 7.1.0; fi ;;
   "core update")
     for arg in "$@"; do case "$arg" in --version=*) echo "${arg#--version=}" > "$STATE/core_version" ;; esac; done
@@ -119,7 +125,7 @@ def test_a_second_run_changes_nothing(sandbox: dict[str, str]) -> None:
     again = run(script(sandbox), sandbox)
     assert again.returncode == 0, again.stderr
     made = calls(sandbox)
-    for step in ("core install", "plugin install", "plugin activate", "wc product create"):
+    for step in ("core install", "plugin install", "plugin activate", "wc product create", "search-replace"):
         assert not any(c.startswith(step) for c in made), f"{step} ran again"
 
 
@@ -188,3 +194,24 @@ def test_an_upgrade_updates_an_older_wordpress_core_once_then_its_database(sandb
     (state / "calls").write_text("")
     assert run(script(sandbox), sandbox).returncode == 0
     assert not [c for c in (state / "calls").read_text().splitlines() if c.startswith("core update --")]
+
+
+def test_a_clones_copied_site_is_moved_to_its_own_address_once(sandbox: dict[str, str]) -> None:
+    """A clone's restored database names its source's address (provisioning/backups/clone.py)."""
+    state = Path(sandbox["STATE"])
+    for name in ("installed", "active", "product"):
+        (state / name).touch()
+    (state / "plugin_version").write_text("10.8.0\n")
+    (state / "siteurl").write_text("http://old-shop.stores.localhost\n")
+    result = run(script(sandbox), sandbox)
+    assert result.returncode == 0, result.stderr
+    made = calls(sandbox)
+    moves = [c for c in made if c.startswith("search-replace")]
+    assert moves == [
+        "search-replace http://old-shop.stores.localhost http://my-shop.stores.localhost "
+        "--all-tables-with-prefix --skip-columns=guid"
+    ]
+    assert not any(c.startswith("core install") for c in made), "the copied store is not installed over"
+    assert "Moving the site from http://old-shop.stores.localhost" in result.stdout
+    assert run(script(sandbox), sandbox).returncode == 0
+    assert not [c for c in calls(sandbox) if c.startswith("search-replace")], "moved once"

@@ -22,71 +22,8 @@ from provisioning.reconciler import Reconciler
 from provisioning.service import StoreService
 from provisioning.settings import Settings
 from tests.fakes import Clock, FakeCluster, FakeObjectStore
+from tests.provisioning.backups.conftest import SECRET_KEY, backup_row, ready_store, take_backup
 from tests.shared.platform import audit_actions, set_store, store_row
-
-SECRET_KEY = "bucket-secret-key-never-in-a-manifest"
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return dataclasses.replace(
-        settings,
-        backup_s3_endpoint="http://objects.test:9000",
-        backup_s3_access_key_id="AKIDTEST",
-        backup_s3_secret_access_key=SECRET_KEY,
-        backup_retention=2,
-    )
-
-
-@pytest.fixture
-def cluster() -> FakeCluster:
-    cluster = FakeCluster()
-    cluster.make_all_ready()
-    return cluster
-
-
-@pytest.fixture
-def objects() -> FakeObjectStore:
-    return FakeObjectStore()
-
-
-@pytest.fixture
-def reconciler(
-    db: Engine, settings: Settings, cluster: FakeCluster, clock: Clock, objects: FakeObjectStore
-) -> Reconciler:
-    reconciler = Reconciler(db, settings, lambda: cluster, identity="r1", clock=clock)
-    reconciler._s3 = objects  # type: ignore[assignment]
-    return reconciler
-
-
-@pytest.fixture
-def stores(db: Engine, settings: Settings) -> StoreService:
-    return StoreService(db, settings)
-
-
-def ready_store(stores: StoreService, reconciler: Reconciler, actor: Actor, name: str = "shop-one") -> str:
-    store = stores.create_store(actor, name)
-    reconciler.run_once()
-    assert store_row(stores.db, store.id).status == StoreStatus.READY
-    return store.id
-
-
-def backup_row(db: Engine, backup_id: str) -> Backup:
-    with Session(db) as session:
-        row = session.get(Backup, backup_id)
-        assert row is not None
-        return row
-
-
-def take_backup(
-    stores: StoreService, reconciler: Reconciler, objects: FakeObjectStore, actor: Actor, sid: str
-) -> Backup:
-    """A backup whose Job uploads what a real one would."""
-    backup = stores.backup_store(actor, sid)
-    reconciler.run_once()  # Job created
-    objects.upload_backup(backup_row(stores.db, backup.id).location)
-    reconciler.run_once()  # outcome read
-    return backup_row(stores.db, backup.id)
 
 
 def test_without_backup_storage_nothing_can_be_backed_up_and_the_message_says_what_to_set(
