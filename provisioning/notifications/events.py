@@ -17,6 +17,14 @@ STORE_DEGRADED = "store.degraded"
 STORE_DELETED = "store.deleted"
 # Emitted by the reconciler when a backup's Job fails (provisioning/backups/backup_steps.py).
 BACKUP_FAILED = "backup.failed"
+# Day-2 operations (docs/operations.md), emitted when the reconciler finishes them.
+STORE_SUSPENDED = "store.suspended"
+STORE_RESUMED = "store.resumed"
+STORE_RESTORED = "store.restored"
+STORE_PLAN_CHANGED = "store.plan_changed"
+STORE_UPGRADED = "store.upgraded"
+STORE_UPGRADE_FAILED = "store.upgrade_failed"
+STORE_UPGRADE_ROLLED_BACK = "store.upgrade_rolled_back"
 WEBHOOK_TEST = "webhook.test"
 
 EVENT_TYPES: dict[str, str] = {
@@ -25,15 +33,31 @@ EVENT_TYPES: dict[str, str] = {
     STORE_DEGRADED: "Store degraded (shoppers cannot use it)",
     STORE_DELETED: "Store deleted",
     BACKUP_FAILED: "Backup failed",
+    STORE_SUSPENDED: "Store suspended",
+    STORE_RESUMED: "Store resumed",
+    STORE_RESTORED: "Store restored from a backup",
+    STORE_PLAN_CHANGED: "Store plan changed",
+    STORE_UPGRADED: "Store upgraded",
+    STORE_UPGRADE_FAILED: "Store upgrade failed (rolling back, or never started)",
+    STORE_UPGRADE_ROLLED_BACK: "Store back on its previous versions after a failed upgrade",
 }
 
-# Audit action of a reconciler step -> (row change that makes it the event, event type).
+# Audit action of a reconciler step -> the row change that makes it the event ("": any).
 # An action without that change (e.g. a failed store whose cause changed) emits nothing.
 _ACTIONS: dict[str, tuple[str, str]] = {
     "store.ready": ("status", "ready"),
     "store.failed": ("status", "failed"),
     "store.deleted": ("status", "deleted"),
     "store.degraded": ("health", "degraded"),
+    STORE_SUSPENDED: ("status", "suspended"),
+    STORE_RESUMED: ("status", "ready"),
+    STORE_RESTORED: ("status", "ready"),
+    STORE_PLAN_CHANGED: ("status", "ready"),
+    STORE_UPGRADED: ("status", "ready"),
+    STORE_UPGRADE_ROLLED_BACK: ("status", "ready"),
+    # Either back to `ready` (its backup failed: nothing changed) or on to `restoring`:
+    # the action is recorded only when an upgrade fails, so it is always the event.
+    STORE_UPGRADE_FAILED: ("", ""),
 }
 
 STORE_FIELDS = ("id", "name", "engine", "status", "health", "url", "message")
@@ -55,7 +79,7 @@ def event_for(action: str | None, changes: Mapping[str, Any]) -> str | None:
     if wanted is None:
         return None
     column, value = wanted
-    return action if changes.get(column) == value else None
+    return action if not column or changes.get(column) == value else None
 
 
 def iso(at: datetime) -> str:
@@ -107,6 +131,10 @@ def slack_text(payload: Mapping[str, Any]) -> str:
         return f":wastebasket: Store {who} was deleted."
     if kind == BACKUP_FAILED:
         return f":x: A backup of store {who} failed: {message}"
+    if kind in (STORE_UPGRADE_FAILED, STORE_UPGRADE_ROLLED_BACK):
+        return f":warning: Store {who}: {EVENT_TYPES[kind].lower()}. {message}"
+    if kind in EVENT_TYPES:
+        return f":information_source: Store {who}: {EVENT_TYPES[kind].lower()}. {message}"
     return f"Store Platform event {_escape(str(kind))} for {who}"
 
 

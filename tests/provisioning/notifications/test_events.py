@@ -82,6 +82,15 @@ def test_no_generated_secret_reaches_a_payload(engine: str) -> None:
         ("store.degraded", {"health": "degraded"}, "store.degraded"),
         ("store.recovered", {"health": "working"}, None),
         ("store.provisioning", {"status": "provisioning"}, None),
+        # Day-2 operations, as their reconciler steps finish them.
+        ("store.suspended", {"status": "suspended"}, "store.suspended"),
+        ("store.resumed", {"status": "ready"}, "store.resumed"),
+        ("store.restored", {"status": "ready"}, "store.restored"),
+        ("store.plan_changed", {"status": "ready"}, "store.plan_changed"),
+        ("store.upgraded", {"status": "ready"}, "store.upgraded"),
+        ("store.upgrade_rolled_back", {"status": "ready"}, "store.upgrade_rolled_back"),
+        ("store.upgrade_failed", {"status": "ready", "health": "working"}, "store.upgrade_failed"),
+        ("store.upgrade_failed", {"status": "restoring"}, "store.upgrade_failed"),
         (None, {"status": "ready"}, None),
     ],
 )
@@ -108,6 +117,16 @@ def test_slack_shape_is_text_only_and_escaped() -> None:
 def test_backup_failed_is_defined_for_subscriptions() -> None:
     assert events.BACKUP_FAILED in events.EVENT_TYPES
     assert events.EVENT_TYPES[events.BACKUP_FAILED] == "Backup failed"
+
+
+def test_every_event_a_reconciler_step_emits_can_be_subscribed_to_and_reads_well_in_slack() -> None:
+    for action in events._ACTIONS:
+        assert action in events.EVENT_TYPES, action
+        payload = events.store_event(action, store(message="Ready on plan 'large'."), "bob", at=AT, event_id="e")
+        text = events.body_for(payload, slack=True)["text"]
+        assert "*shop-one*" in text and not text.startswith("Store Platform event"), text
+    rolled = events.store_event(events.STORE_UPGRADE_ROLLED_BACK, store(), "bob", at=AT, event_id="e")
+    assert events.body_for(rolled, slack=True)["text"].startswith(":warning:")
 
 
 def test_signing_secret_is_derived_per_webhook_and_key() -> None:
