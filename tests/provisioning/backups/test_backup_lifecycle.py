@@ -341,3 +341,32 @@ def test_deleting_a_store_deletes_its_backups_from_the_bucket_and_the_list(
     with Session(db) as session:
         assert session.exec(select(Backup).where(Backup.store_id == sid)).all() == []
     assert "backup.deleted" in audit_actions(db, sid)
+
+
+def test_a_worker_killed_mid_backup_is_followed_by_the_next_one_without_a_second_job(
+    db: Engine,
+    settings: Settings,
+    stores: StoreService,
+    reconciler: Reconciler,
+    cluster: FakeCluster,
+    objects: FakeObjectStore,
+    alice: Actor,
+    clock: Clock,
+) -> None:
+    sid = ready_store(stores, reconciler, alice)
+    backup = stores.backup_store(alice, sid)
+    reconciler.run_once()  # its Job is running when the worker dies
+    assert backup_row(db, backup.id).status == BackupStatus.RUNNING
+    with Session(db) as session:  # the first worker died: its lease runs out
+        session.execute(update(WorkerLease).values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.commit()
+    successor = Reconciler(db, settings, lambda: cluster, identity="r2", clock=clock)
+    successor._s3 = objects  # type: ignore[assignment]
+    jobs = [k for k in cluster.objects if k[0] == "Job" and k[2].startswith("backup-")]
+    objects.upload_backup(backup_row(db, backup.id).location)
+    successor.run_once()
+    assert [k for k in cluster.objects if k[0] == "Job" and k[2].startswith("backup-")] == [], "finished, deleted"
+    made = [c for c in cluster.calls if c[0] in ("create", "apply") and c[1] == "Job" and c[3] == jobs[0][2]]
+    assert len(jobs) == 1 and len(made) == 1, made
+    done = backup_row(db, backup.id)
+    assert done.status == BackupStatus.SUCCEEDED, done.message
