@@ -57,8 +57,10 @@ def stores(db: Engine, settings: Settings) -> StoreService:
     return StoreService(db, settings)
 
 
-def ready_store(stores: StoreService, reconciler: Reconciler, actor: Actor, name: str = "shop-one") -> str:
-    store = stores.create_store(actor, name)
+def ready_store(
+    stores: StoreService, reconciler: Reconciler, actor: Actor, name: str = "shop-one", *, engine: str = "woocommerce"
+) -> str:
+    store = stores.create_store(actor, name, engine=engine)
     reconciler.run_once()
     assert store_row(stores.db, store.id).status == StoreStatus.READY
     return store.id

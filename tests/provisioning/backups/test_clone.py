@@ -140,3 +140,29 @@ def test_a_clone_whose_backup_was_deleted_meanwhile_fails_and_says_why(
         reconciler.run_once()
     row = store_row(db, clone.id)
     assert row.status == StoreStatus.FAILED and "no longer exists" in row.message
+
+
+def test_a_medusa_clone_gets_its_own_keys_and_runs_its_setup_again(
+    db: Engine,
+    stores: StoreService,
+    reconciler: Reconciler,
+    cluster: FakeCluster,
+    objects: FakeObjectStore,
+    alice: Actor,
+) -> None:
+    """Medusa's seed sets the clone's own publishable key and adds its admin: nothing is copied."""
+    sid = ready_store(stores, reconciler, alice, "medusa-one", engine="medusa")
+    backup = take_backup(stores, reconciler, objects, alice, sid)
+    clone = stores.clone_store(alice, sid, backup.id, "medusa-copy", plan="small")
+    assert (clone.engine, clone.plan) == ("medusa", "small")
+    reconciler.run_once()
+    ns = store_row(db, clone.id).namespace
+    mine = cluster.objects[("Secret", ns, "store-credentials")]["stringData"]
+    theirs = cluster.objects[("Secret", store_row(db, sid).namespace, "store-credentials")]["stringData"]
+    assert not {k for k in mine if mine[k] == theirs[k]}, "every credential is the clone's own"
+    cluster.calls.clear()
+    for _ in range(4):
+        reconciler.run_once()
+    assert ("delete", "Job", ns, "store-setup") in cluster.calls
+    row = store_row(db, clone.id)
+    assert row.status == StoreStatus.READY and "a copy of the backup" in row.message
