@@ -23,8 +23,9 @@ from provisioning.local_secrets import LocalSecrets
 from provisioning.notifications.dispatcher import Dispatcher
 from provisioning.notifications.webhooks import WebhookService
 from provisioning.operations.store_logs import ContainerLog
+from provisioning.operations.store_reads import ClusterReader
 from provisioning.reconciler import Reconciler
-from provisioning.service import ClusterReader, StoreService
+from provisioning.service import StoreService
 from provisioning.settings import Settings
 from provisioning.users import UserService
 

@@ -8,10 +8,9 @@ store get NotFoundError, not PermissionDeniedError, so store ids of others leak 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, func, or_
 from sqlalchemy.engine import Engine as DbEngine
@@ -25,45 +24,29 @@ from provisioning.backups.commands import BackupCommands
 from provisioning.catalog import versions
 from provisioning.db import session_scope
 from provisioning.engines import get_engine
-from provisioning.engines.base import Engine
 from provisioning.errors import (
     InvalidStateError,
     LimitExceededError,
     NameTakenError,
     NotFoundError,
     PermissionDeniedError,
-    ValidationError,
 )
 from provisioning.lifecycle.plans import PlanCommands
 from provisioning.lifecycle.suspension import SuspensionCommands
 from provisioning.lifecycle.wakeup import intent_recorded
 from provisioning.models import LIVE, AuditEvent, Backup, ClusterStatus, FailureKind, Store, StoreStatus, User, utcnow
 from provisioning.names import namespace_for, validate_store_name
-from provisioning.operations.store_logs import MAX_TAIL_LINES, TAIL_LINES, ContainerLog
+from provisioning.operations.store_reads import SecretReader, StoreReads
 from provisioning.settings import Settings
 from provisioning.upgrades.commands import UpgradeCommands
 
 if TYPE_CHECKING:
-    from provisioning.kube import StoreInsight
+    pass
 
 log = logging.getLogger(__name__)
 
 # Statuses counted as suspended in a user's usage (they hold storage like any live store).
 SUSPENDED_STATUSES = (StoreStatus.SUSPENDING, StoreStatus.SUSPENDED, StoreStatus.RESUMING)
-
-
-class SecretReader(Protocol):
-    """The cluster read behind revealing a store's admin password."""
-
-    def read_secret_value(self, namespace: str, name: str, key: str) -> str: ...
-
-
-class ClusterReader(SecretReader, Protocol):
-    """On-demand reads for the store page (never on a list refresh)."""
-
-    def insight(self, namespace: str) -> StoreInsight: ...
-
-    def store_logs(self, namespace: str, *, tail_lines: int) -> list[ContainerLog]: ...
 
 
 # What list pages show: loading these columns (not whole ORM objects, not the conditions
@@ -123,7 +106,7 @@ class Usage:
         return max(0, self.allowed - self.used)
 
 
-class StoreService(SuspensionCommands, PlanCommands, BackupCommands, UpgradeCommands):
+class StoreService(StoreReads, SuspensionCommands, PlanCommands, BackupCommands, UpgradeCommands):
     def __init__(self, db: DbEngine, settings: Settings, *, secrets: SecretReader | None = None) -> None:
         self.db = db
         self.settings = settings
@@ -308,67 +291,6 @@ class StoreService(SuspensionCommands, PlanCommands, BackupCommands, UpgradeComm
             )
         suspended = sum(counts.get(s, 0) for s in SUSPENDED_STATUSES)
         return Usage(used=sum(counts.values()), allowed=self.settings.max_stores_per_user, suspended=suspended)
-
-    def reveal_admin_password(self, actor: Actor, store_id: str) -> str:
-        """Read the store's admin password from its Secret (the only place it exists)."""
-        return self._reveal_secret(
-            actor, store_id, key=lambda engine: engine.admin_password_key, action="store.reveal_password"
-        )
-
-    def reveal_publishable_key(self, actor: Actor, store_id: str) -> str:
-        """Read a Medusa store's publishable API key from its Secret, with the same checks."""
-        return self._reveal_secret(
-            actor, store_id, key=lambda engine: engine.publishable_key_key, action="store.reveal_publishable_key"
-        )
-
-    def _reveal_secret(self, actor: Actor, store_id: str, *, key: Callable[[Engine], str | None], action: str) -> str:
-        """Owner-or-admin check, then one Secret read, audited; the value is never stored.
-
-        `key` picks the Secret key from the store's engine (None: it has no such credential).
-        """
-        from provisioning.engines.base import SECRET_NAME
-
-        store = self.get_store(actor, store_id)
-        if store.status in (StoreStatus.DELETING, StoreStatus.DELETED):
-            raise InvalidStateError(f"Store {store.name!r} is being deleted; its credentials are gone.")
-        secret_key = key(get_engine(store.engine))
-        if secret_key is None:
-            raise InvalidStateError(f"Store {store.name!r} has no such credential.")
-        if self.secrets is None:
-            raise InvalidStateError("The cluster is not connected; try again in a moment.")
-        value = self.secrets.read_secret_value(store.namespace, SECRET_NAME, secret_key)
-        with session_scope(self.db) as session:
-            audit.record(session, actor=actor.username, action=action, store_id=store.id, store_name=store.name)
-        return value
-
-    def store_insight(self, actor: Actor, store_id: str) -> StoreInsight:
-        """Events (warnings first), pods and quota use of the store's namespace."""
-        store, reader = self._live_store(actor, store_id, needs="insight")
-        return reader.insight(store.namespace)
-
-    def store_logs(self, actor: Actor, store_id: str, *, tail_lines: int = TAIL_LINES) -> list[ContainerLog]:
-        """The last lines of each of the store's containers (the setup Job's included), for
-        its owner or an admin; audited, since logs can say more than the store page does."""
-        if not isinstance(tail_lines, int) or not 1 <= tail_lines <= MAX_TAIL_LINES:
-            raise ValidationError(f"Ask for 1 to {MAX_TAIL_LINES} lines of log.", field="tail")
-        store, reader = self._live_store(actor, store_id, needs="store_logs")
-        logs: list[ContainerLog] = reader.store_logs(store.namespace, tail_lines=tail_lines)
-        with session_scope(self.db) as session:
-            audit.record(
-                session, actor=actor.username, action="store.logs_viewed", store_id=store.id, store_name=store.name
-            )
-        return logs
-
-    def _live_store(self, actor: Actor, store_id: str, *, needs: str) -> tuple[Store, Any]:
-        """A store the actor may see that still has a namespace, and the cluster reader
-        that can do ``needs`` (on-demand reads for the store page and the API)."""
-        store = self.get_store(actor, store_id)
-        if store.status == StoreStatus.DELETED:
-            raise InvalidStateError(f"Store {store.name!r} is deleted; nothing is left in the cluster.")
-        reader = self.secrets
-        if reader is None or not hasattr(reader, needs):
-            raise InvalidStateError("The cluster is not connected; try again in a moment.")
-        return store, reader
 
     def audit_log(
         self, actor: Actor, *, search: str = "", store_id: str | None = None, limit: int = 200

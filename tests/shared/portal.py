@@ -17,8 +17,8 @@ import pytest
 
 from provisioning.actors import Actor
 from provisioning.models import Role
+from provisioning.operations.store_reads import ClusterReader
 from provisioning.platform import Platform
-from provisioning.service import ClusterReader
 from provisioning.settings import Settings
 from provisioning.users import UserService
 from tests.shared.sqlite_template import migrated_sqlite_url
