@@ -172,14 +172,16 @@ def real_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Every database test runs on the embedded SQLite and on a real PostgreSQL."""
     if request.param == "postgres":
-        return str(request.getfixturevalue("postgres_url"))
+        return str(request.getfixturevalue("migrated_postgres_url"))
     return migrated_sqlite_url(tmp_path / "test.db")
 
 
 @pytest.fixture
-def unmigrated_database_url(database_url: str, tmp_path: Path) -> str:
-    """`database_url` without the schema (SQLite's comes migrated): for migration tests."""
-    return f"sqlite:///{tmp_path / 'empty.db'}" if database_url.startswith("sqlite") else database_url
+def unmigrated_database_url(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> str:
+    """`database_url`'s kind of database without the schema (both come migrated): for migration tests."""
+    if database_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / 'empty.db'}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

@@ -99,11 +99,11 @@ class LocalPostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def create_database(server_url: str, *, prefix: str = "t_") -> str:
-    """A fresh, empty database on the server; its URL."""
+def create_database(server_url: str, *, prefix: str = "t_", template: str = "") -> str:
+    """A fresh database on the server (empty, or a copy of `template`); its URL."""
     name = f"{prefix}{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     base, _, _ = server_url.rpartition("/")
     return f"{base}/{name}"
 
@@ -169,6 +169,31 @@ def postgres_server_url(pytestconfig: pytest.Config) -> str:
 def restartable_postgres(pytestconfig: pytest.Config) -> LocalPostgres:
     """A PostgreSQL server of the tests' own, which they may stop and start."""
     return _started(pytestconfig, RESTARTABLE_KEY, _restartable_server)
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres_template(postgres_server_url: str) -> Iterator[str]:
+    """A database at the newest schema, migrated once per session: copying it (CREATE
+    DATABASE ... TEMPLATE, a file copy) is several times faster than migrating each test's."""
+    from provisioning.db import make_engine, migrate
+
+    url = create_database(postgres_server_url, prefix="template_")
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()  # a template must have no connections when it is copied
+    name = url.rpartition("/")[2]
+    yield name
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def migrated_postgres_url(postgres_server_url: str, migrated_postgres_template: str) -> Iterator[str]:
+    """A fresh database at the newest schema (`migrate()` on it finds nothing to do)."""
+    url = create_database(postgres_server_url, template=migrated_postgres_template)
+    yield url
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)')
 
 
 @pytest.fixture
