@@ -3,16 +3,14 @@ per attempted username, existing or not); a lock in force at the upgrade is kept
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
-from provisioning.db import MIGRATIONS_DIR, make_engine
+from provisioning.db import MIGRATIONS_DIR
 from provisioning.models import utcnow
 from provisioning.users import _failures_key
 
@@ -23,13 +21,6 @@ def to(engine: Engine, revision: str, *, down: bool = False) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         (command.downgrade if down else command.upgrade)(config, revision)
-
-
-@pytest.fixture
-def engine(unmigrated_database_url: str) -> Iterator[Engine]:
-    engine = make_engine(unmigrated_database_url)
-    yield engine
-    engine.dispose()
 
 
 def columns(engine: Engine, table: str) -> set[str]:

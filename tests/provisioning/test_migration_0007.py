@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -12,20 +9,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import provisioning.models  # noqa: F401  (registers the tables)
-from provisioning.db import make_engine
 from tests.provisioning.test_migration_0004 import to
 from tests.provisioning.test_migration_0008 import LATER_COLUMNS, later
 
 COLUMNS = {"suspended_at", "suspended_reason", "suspended_by_admin", "resuming_started_at", "scale_applied_at"}
 # Added by later migrations (tests/provisioning/test_migration_0008.py checks them).
 LATER = {"plan", "previous_plan", "plan_changed_at", "plan_applied_at", "volume_sizes"} | LATER_COLUMNS
-
-
-@pytest.fixture
-def engine(unmigrated_database_url: str) -> Iterator[Engine]:
-    engine = make_engine(unmigrated_database_url)
-    yield engine
-    engine.dispose()
 
 
 def stores_columns(engine: Engine) -> set[str]:

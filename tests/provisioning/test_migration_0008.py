@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -13,7 +12,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import provisioning.models  # noqa: F401  (registers the tables)
-from provisioning.db import make_engine
 from tests.provisioning.test_migration_0004 import to
 
 COLUMNS = {"plan", "previous_plan", "plan_changed_at", "plan_applied_at", "volume_sizes"}
@@ -34,13 +32,6 @@ def later(diff: object) -> bool:
     """Whether an autogenerate diff is about a column or table a later migration adds."""
     text = repr(diff)
     return any(f"Column('{c}'" in text for c in LATER_COLUMNS) or any(f"Table('{t}'" in text for t in LATER_TABLES)
-
-
-@pytest.fixture
-def engine(unmigrated_database_url: str) -> Iterator[Engine]:
-    engine = make_engine(unmigrated_database_url)
-    yield engine
-    engine.dispose()
 
 
 def stores_columns(engine: Engine) -> set[str]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -12,17 +9,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import provisioning.models  # noqa: F401  (registers the tables)
-from provisioning.db import make_engine
 from tests.provisioning.test_migration_0004 import to
 
 RESTORE_COLUMNS = {"restore_backup_id", "restore_phase", "restore_started_at"}
-
-
-@pytest.fixture
-def engine(unmigrated_database_url: str) -> Iterator[Engine]:
-    engine = make_engine(unmigrated_database_url)
-    yield engine
-    engine.dispose()
 
 
 def shape(engine: Engine) -> tuple[set[str], set[str]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -14,18 +13,10 @@ from sqlmodel import SQLModel
 
 import provisioning.models  # noqa: F401  (registers the tables)
 from provisioning.catalog import versions
-from provisioning.db import make_engine
 from provisioning.settings import Settings
 from tests.provisioning.test_migration_0004 import to
 
 COLUMNS = {"versions", "upgrade_phase", "upgrade_from", "upgrade_to", "upgrade_started_at", "upgrade_backup_id"}
-
-
-@pytest.fixture
-def engine(unmigrated_database_url: str) -> Iterator[Engine]:
-    engine = make_engine(unmigrated_database_url)
-    yield engine
-    engine.dispose()
 
 
 def columns(engine: Engine) -> set[str]:

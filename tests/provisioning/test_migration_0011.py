@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import provisioning.models  # noqa: F401  (registers the tables)
-from provisioning.db import make_engine
 from tests.provisioning.test_migration_0004 import to
-
-
-@pytest.fixture
-def engine(unmigrated_database_url: str) -> Iterator[Engine]:
-    engine = make_engine(unmigrated_database_url)
-    yield engine
-    engine.dispose()
-
-
-def columns(engine: Engine) -> set[str]:
-    with engine.connect() as connection:
-        return {c["name"] for c in inspect(connection).get_columns("stores")}
+from tests.provisioning.test_migration_0010 import columns
 
 
 def test_existing_stores_are_not_clones_and_the_schema_matches_the_model(engine: Engine) -> None:
