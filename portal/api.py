@@ -227,6 +227,7 @@ class StoreApi:
             Route(
                 "/api/stores/{store_id}/backups/{backup_id}/restore", self._wrap(self.restore_backup), methods=["POST"]
             ),
+            Route("/api/stores/{store_id}/backups/{backup_id}/clone", self._wrap(self.clone_backup), methods=["POST"]),
             Route("/api/stores/{store_id}/upgrade", self._wrap(self.upgrade_store), methods=["POST"]),
             Route("/api/admin/upgrades", self._wrap(self.outdated_stores), methods=["GET"]),
             Route("/api/admin/upgrades", self._wrap(self.upgrade_all), methods=["POST"]),
@@ -247,7 +248,7 @@ class StoreApi:
         async def endpoint(request: Request) -> Response:
             body: Any = None
             if request.method == "POST" and (
-                request.url.path == "/api/stores" or request.url.path.endswith(("/suspend", "/plan"))
+                request.url.path == "/api/stores" or request.url.path.endswith(("/suspend", "/plan", "/clone"))
             ):
                 try:
                     body = json.loads(await request.body() or b"{}")
@@ -354,6 +355,14 @@ class StoreApi:
         store_id, backup_id = request.path_params["store_id"], request.path_params["backup_id"]
         store = platform.stores.restore_backup(actor, store_id, backup_id)
         return JSONResponse(store_json(store), status_code=202)
+
+    def clone_backup(self, request: Request, actor: Actor, platform: Platform) -> Response:
+        """Body: `{"name": "my-copy", "plan": "medium"}` (plan optional: the source's). 201: a
+        new store of the caller's, `requested`; once provisioned it restores the backup."""
+        body = request.state.body
+        store_id, backup_id = request.path_params["store_id"], request.path_params["backup_id"]
+        store = platform.stores.clone_store(actor, store_id, backup_id, body.get("name"), plan=body.get("plan"))
+        return JSONResponse(store_json(store, owner=actor.username), status_code=201)
 
     def upgrade_store(self, request: Request, actor: Actor, platform: Platform) -> Response:
         """202: the store is `upgrading` (phase `queued`); the worker backs it up, applies the

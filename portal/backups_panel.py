@@ -1,9 +1,12 @@
-"""The store page's "Backups" section: back up now, the store's backups, and restoring one.
+"""The store page's "Backups" section: back up now, the store's backups, restoring one, and
+copying one into a new store.
 
 A restore replaces the store's data and takes the storefront offline, so it is offered
 only behind an explicit confirmation, and only for the backups that succeeded. Every
 refusal comes from the service layer (one backup or restore at a time, the store's state)
-and is shown as its message; the page never decides on its own what is allowed.
+and is shown as its message; the page never decides on its own what is allowed. A copy
+leaves this store alone: it orders a new store (a name, a plan, the owner's limits) that
+starts from the backup's data, so it needs no confirmation.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ import streamlit as st
 
 from portal.display import duration, human_size
 from portal.feedback import user_errors
+from portal.plans_panel import plan_label
 from provisioning.actors import Actor
 from provisioning.backups.commands import BACKUP_NEEDS_READY, NOT_CONFIGURED, restorable
 from provisioning.models import Backup, BackupStatus, FailureKind, Store, StoreStatus, utcnow
+from provisioning.names import MAX_LENGTH
 from provisioning.platform import Platform
 from provisioning.settings import Settings
 
@@ -91,6 +96,7 @@ def backups_section(platform: Platform, actor: Actor, store: Store) -> None:
     _backup_table(platform, actor, store, watching=unfinished)
     succeeded = [b for b in backups if b.status == BackupStatus.SUCCEEDED]
     _restore_control(platform, actor, store, succeeded, unfinished=unfinished)
+    _clone_control(platform, actor, store, succeeded)
 
 
 def _backup_now(platform: Platform, actor: Actor, store: Store, *, unfinished: bool) -> None:
@@ -124,6 +130,10 @@ def _backup_table(platform: Platform, actor: Actor, store: Store, *, watching: b
     table()
 
 
+def _backup_label(backup: Backup) -> str:
+    return f"{backup_when(backup)} · {backup.kind} · {human_size(backup.size_bytes)}"
+
+
 def _restore_control(
     platform: Platform, actor: Actor, store: Store, succeeded: list[Backup], *, unfinished: bool
 ) -> None:
@@ -151,7 +161,7 @@ def _restore_control(
         chosen = st.selectbox(
             "Backup",
             list(by_id),
-            format_func=lambda i: f"{backup_when(by_id[i])} · {by_id[i].kind} · {human_size(by_id[i].size_bytes)}",
+            format_func=lambda i: _backup_label(by_id[i]),
             key="restore_backup",
         )
         confirmed = st.checkbox(RESTORE_CONFIRMATION, key="confirm_restore")
@@ -162,3 +172,42 @@ def _restore_control(
                     f"Restoring {store.name} from the backup of {backup_when(by_id[chosen])}"
                 )
                 st.rerun()
+
+
+def _clone_control(platform: Platform, actor: Actor, store: Store, succeeded: list[Backup]) -> None:
+    """A new store from a succeeded backup: this store is left as it is, so no confirmation.
+    The new store is ordered like any other (name, plan, limits) and opened on its page."""
+    if not succeeded:
+        return
+    with st.expander("Copy a backup into a new store"):
+        st.caption(
+            "A new store of yours, with the data of the backup: same type as this store, which is left "
+            "as it is. It counts toward your store limit like any new store."
+        )
+        by_id = {b.id: b for b in succeeded}
+        chosen = st.selectbox(
+            "Backup to copy", list(by_id), format_func=lambda i: _backup_label(by_id[i]), key="clone_backup"
+        )
+        name = st.text_input(
+            "New store's name",
+            key="clone_name",
+            max_chars=MAX_LENGTH,
+            placeholder=f"{store.name}-copy"[:MAX_LENGTH],
+            help="3-30 characters: lowercase letters, digits and hyphens. It becomes the new store's web address.",
+        )
+        plans = {p.name: p for p in platform.stores.orderable_plans(actor)}
+        current = plan_label(platform.stores.store_plan(store))
+        plan = st.selectbox(
+            "Plan",
+            [None, *plans],
+            format_func=lambda p: f"Same as this store: {current}" if p is None else plan_label(plans[p]),
+            key="clone_plan",
+        )
+        if st.button("Copy into a new store", key="clone", disabled=chosen is None or not name):
+            with user_errors():
+                copy = platform.stores.clone_store(actor, store.id, chosen, name, plan=plan)
+                st.session_state.setdefault("toasts", []).append(
+                    f"Store {copy.name} ordered from the backup of {store.name} of {backup_when(by_id[chosen])}: "
+                    "it is set up, then the backup is restored into it; it is also in your store list"
+                )
+                st.switch_page("pages/store.py", query_params={"id": copy.id})

@@ -1,11 +1,11 @@
 """The backup routes' part of the OpenAPI document: the `Backup` schema and the list,
-back-up and restore operations (portal/openapi.py merges them into the document)."""
+back-up, restore and clone operations (portal/openapi.py merges them into the document)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from portal.openapi_common import NULLABLE_TIME, STORE_ID, errors, ref, response
+from portal.openapi_common import JSON, NULLABLE_TIME, STORE_ID, errors, ref, response
 from provisioning.models import BackupStatus
 
 BACKUP_SCHEMAS: dict[str, Any] = {
@@ -54,6 +54,23 @@ BACKUP_SCHEMAS: dict[str, Any] = {
             "since": NULLABLE_TIME,
         },
     },
+    "BackupClone": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {
+                "type": "string",
+                "description": "The new store's name: lowercase letters, digits and hyphens; unique among live stores.",
+                "examples": ["my-shop-copy"],
+            },
+            "plan": {
+                "type": "string",
+                "description": "A plan you may order (ORDERABLE_PLANS; administrators: any); default: the source "
+                "store's plan.",
+                "examples": ["medium"],
+            },
+        },
+    },
     "BackupList": {
         "type": "object",
         "required": ["backups", "count"],
@@ -98,6 +115,21 @@ BACKUP_PATHS: dict[str, Any] = {
             "`status` go from `restoring` to `ready`. A store an administrator suspended can only be restored "
             "by an administrator (403).",
             "responses": {"202": response(ref("Store"), "The store, `restoring`."), **errors(403, 404, 409)},
+        },
+    },
+    "/api/stores/{store_id}/backups/{backup_id}/clone": {
+        "parameters": [STORE_ID, BACKUP_ID],
+        "post": {
+            "operationId": "cloneBackup",
+            "summary": "Copy a succeeded backup into a new store of yours (same type as the source, which is left "
+            "as it is; its plan unless `plan` says otherwise). The new store counts like any other (name, "
+            "limits): watch its `status` go from `requested` through `restoring` to `ready`. 409 when no backup "
+            "storage is configured or the source is being deleted.",
+            "requestBody": {"required": True, "content": {JSON: {"schema": ref("BackupClone")}}},
+            "responses": {
+                "201": response(ref("Store"), "The new store, `requested`."),
+                **errors(400, 403, 404, 409, 429),
+            },
         },
     },
 }

@@ -61,6 +61,7 @@ Examples:
   printf '%s\\n' "$PASSWORD" | python -m provisioning --as admin users reset-password alice --password-stdin
   python -m provisioning --as admin --json stores list --status failed
   python -m provisioning --as admin stores restore my-shop BACKUP_ID --yes   # ids: stores backups my-shop
+  python -m provisioning --as admin stores clone my-shop BACKUP_ID my-shop-copy   # a new store, same data
   python -m provisioning --as admin stores upgrade-all --yes   # which ones: stores outdated
 """
 

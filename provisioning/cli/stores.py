@@ -1,5 +1,5 @@
 """`stores ...`: list (with filters), show, delete, retry, suspend, resume, re-plan, back up,
-restore and upgrade any user's store.
+restore, clone and upgrade any user's store.
 
 Every command calls StoreService as the acting admin: the same state checks (a deleted
 store cannot be deleted again, only failed stores retry) and the same audit rows as the
@@ -177,6 +177,19 @@ def cmd_restore(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clone(ctx: Context, args: argparse.Namespace) -> int:
+    """A new store (the acting admin's) with a succeeded backup's data; the source is untouched."""
+    source = resolve(ctx, args.store)
+    store = ctx.platform.stores.clone_store(ctx.actor, source.id, args.backup, args.name, plan=args.plan)
+    text = (
+        f"Store {store.name!r} ({store.id}) ordered as a copy of backup {args.backup} of store {source.name!r}, "
+        f"plan {store.plan!r}: it is provisioned, then the backup is restored into it; `stores show "
+        f"{store.name}` shows how it goes."
+    )
+    ctx.out.emit({"store": store_json(store)}, text)
+    return 0
+
+
 def cmd_outdated(ctx: Context, args: argparse.Namespace) -> int:
     rows = [
         {
@@ -297,6 +310,15 @@ def add_commands(groups: Any, common: argparse.ArgumentParser) -> None:
     restore.add_argument("backup", metavar="BACKUP_ID")
     restore.add_argument("--yes", action="store_true", help="confirm: changes since the backup are lost")
     restore.set_defaults(handler=cmd_restore)
+
+    clone = commands.add_parser(
+        "clone", parents=[common], allow_abbrev=False, help="copy a succeeded backup into a new store"
+    )
+    clone.add_argument("store", metavar="ID_OR_NAME")
+    clone.add_argument("backup", metavar="BACKUP_ID")
+    clone.add_argument("name", metavar="NEW_NAME", help="the new store's name")
+    clone.add_argument("--plan", metavar="PLAN", help="the new store's plan (default: the source's)")
+    clone.set_defaults(handler=cmd_clone)
 
     outdated = commands.add_parser(
         "outdated", parents=[common], allow_abbrev=False, help="stores not on today's versions, and what would change"

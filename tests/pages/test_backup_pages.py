@@ -185,3 +185,48 @@ def test_refusals_are_shown_as_their_messages(configured: Platform, monkeypatch:
     assert not at.exception, at.exception
     assert any("already running" in e.value for e in at.error)
     assert store_row(configured.db, store_id).status == StoreStatus.READY
+
+
+def test_a_backup_is_copied_into_a_new_store_that_opens_on_its_page(configured: Platform) -> None:
+    store_id = ready_store(configured)
+    backup_id = add_backup(configured, store_id, BackupStatus.SUCCEEDED, size_bytes=2048)
+    add_backup(configured, store_id, BackupStatus.FAILED, message="Upload refused.")
+    at = open_store(configured, store_id)
+    assert at.selectbox(key="clone_backup").options == [at.selectbox(key="restore_backup").options[0]]
+    assert at.selectbox(key="clone_plan").value is None, "the source's plan unless another is picked"
+    assert at.button(key="clone").disabled, "a name first"
+    at.text_input(key="clone_name").input("alices-copy").run()
+    at.button(key="clone").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+    [copy_id] = [s.id for s in configured.stores.list_stores(actor(configured, "alice")) if s.name == "alices-copy"]
+    copy = store_row(configured.db, copy_id)
+    assert (copy.status, copy.cloned_from, copy.engine) == (StoreStatus.REQUESTED, backup_id, "woocommerce")
+    assert at.query_params["id"] == copy.id, "the new store's page is open"
+    assert "Store alices-copy" in everything_shown(at)
+    assert any("Store alices-copy ordered" in t.value for t in at.toast)
+    assert store_row(configured.db, store_id).status == StoreStatus.READY, "the source is left as it is"
+
+
+def test_a_copy_refused_by_the_service_says_why(configured: Platform) -> None:
+    store_id = ready_store(configured)
+    add_backup(configured, store_id, BackupStatus.SUCCEEDED, size_bytes=2048)
+    at = open_store(configured, store_id)
+    at.text_input(key="clone_name").input("alices-shop").run()  # the source's own name
+    at.button(key="clone").click().run()
+    assert not at.exception, at.exception
+    assert any("alices-shop" in e.value for e in at.error), [e.value for e in at.error]
+    at.text_input(key="clone_name").input("Bad_Name").run()
+    at.button(key="clone").click().run()
+    assert not at.exception, at.exception
+    assert any("lowercase" in e.value for e in at.error), [e.value for e in at.error]
+    names = [s.name for s in configured.stores.list_stores(actor(configured, "alice"))]
+    assert names == ["alices-shop"], "nothing was created"
+
+
+def test_without_a_succeeded_backup_there_is_nothing_to_copy(configured: Platform) -> None:
+    store_id = ready_store(configured)
+    add_backup(configured, store_id, BackupStatus.FAILED, message="Upload refused.")
+    at = open_store(configured, store_id)
+    assert "clone" not in {b.key for b in at.button}

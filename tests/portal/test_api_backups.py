@@ -34,9 +34,11 @@ class Api:
     platform: Platform
     tokens: dict[str, str]
 
-    def __call__(self, method: str, path: str, user: str = "alice") -> tuple[int, Any]:
-        status, body = asgi_call(self.routes, method, path, {"Authorization": f"Bearer {self.tokens[user]}"})
-        return status, json.loads(body)
+    def __call__(self, method: str, path: str, user: str = "alice", *, body: Any = None) -> tuple[int, Any]:
+        sent = json.dumps(body).encode() if body is not None else b""
+        headers = {"Authorization": f"Bearer {self.tokens[user]}"}
+        status, answer = asgi_call(self.routes, method, path, headers, body=sent)
+        return status, json.loads(answer)
 
 
 def make_api(tmp_path: Path, **extra: str) -> Iterator[Api]:
@@ -82,6 +84,8 @@ def test_without_storage_backing_up_and_restoring_say_what_to_configure(bare: Ap
     status, body = bare("POST", f"/api/stores/{store_id}/backups")
     assert (status, body) == (409, {"error": NOT_CONFIGURED})
     assert bare("POST", f"/api/stores/{store_id}/backups/{'0' * 32}/restore") == (409, {"error": NOT_CONFIGURED})
+    clone = bare("POST", f"/api/stores/{store_id}/backups/{'0' * 32}/clone", body={"name": "copy"})
+    assert clone == (409, {"error": NOT_CONFIGURED})
     assert bare("GET", f"/api/stores/{store_id}/backups") == (200, {"backups": [], "count": 0})
 
 
@@ -135,8 +139,65 @@ def test_another_users_store_and_unknown_backups_are_not_found(api: Api) -> None
         ("GET", f"/api/stores/{store_id}/backups"),
         ("POST", f"/api/stores/{store_id}/backups"),
         ("POST", f"/api/stores/{store_id}/backups/{backup_id}/restore"),
+        ("POST", f"/api/stores/{store_id}/backups/{backup_id}/clone"),
     ):
-        status, body = api(method, path, user="bob")
+        status, body = api(method, path, user="bob", body={"name": "bobs-copy"})
         assert status == 404 and "not yours" in body["error"], (method, path)
     status, body = api("POST", f"/api/stores/{store_id}/backups/{'f' * 32}/restore")
     assert status == 404 and "No such backup" in body["error"]
+    status, body = api("POST", f"/api/stores/{store_id}/backups/{'f' * 32}/clone", body={"name": "alices-copy"})
+    assert status == 404 and "No such backup" in body["error"]
+
+
+def succeeded_backup(api: Api, store_id: str) -> str:
+    backup_id = api("POST", f"/api/stores/{store_id}/backups")[1]["id"]
+    finish(api, backup_id, BackupStatus.SUCCEEDED, size_bytes=4096, location="stores/x/y")
+    return backup_id
+
+
+def test_clone_a_backup_into_a_new_store(api: Api) -> None:
+    store_id = ready_store(api)
+    backup_id = succeeded_backup(api, store_id)
+    status, store = api("POST", f"/api/stores/{store_id}/backups/{backup_id}/clone", body={"name": "alices-copy"})
+    assert status == 201, store
+    assert (store["name"], store["status"], store["type"], store["createdBy"]) == (
+        "alices-copy",
+        "requested",
+        "woocommerce",
+        "alice",
+    )
+    assert store["id"] != store_id and store["restore"] is None
+    assert store_row(api.platform.db, store["id"]).cloned_from == backup_id
+    assert store_row(api.platform.db, store_id).status == StoreStatus.READY, "the source is left as it is"
+    listed = {s["name"]: s for s in api("GET", "/api/stores")[1]["stores"]}
+    assert listed["alices-copy"]["id"] == store["id"]
+
+    status, body = api("POST", f"/api/stores/{store_id}/backups/{backup_id}/clone", body={"name": "alices-copy"})
+    assert status == 409 and "already exists" in body["error"], body
+
+
+def test_clone_takes_the_sources_plan_or_the_one_asked_for(api: Api) -> None:
+    store_id = ready_store(api)
+    backup_id = succeeded_backup(api, store_id)
+    source_plan = store_row(api.platform.db, store_id).plan
+    clone = f"/api/stores/{store_id}/backups/{backup_id}/clone"
+    status, same = api("POST", clone, body={"name": "copy-one"})
+    assert status == 201 and store_row(api.platform.db, same["id"]).plan == source_plan, same
+    status, body = api("POST", clone, body={"name": "copy-two", "plan": "no-such-plan"})
+    assert status == 400 and body["field"] == "plan", body
+
+
+def test_clone_refuses_a_bad_body_and_an_unfinished_backup(api: Api) -> None:
+    store_id = ready_store(api)
+    backup_id = api("POST", f"/api/stores/{store_id}/backups")[1]["id"]
+    clone = f"/api/stores/{store_id}/backups/{backup_id}/clone"
+    status, body = api("POST", clone, body={"name": "alices-copy"})
+    assert status == 409 and "Only a successful backup" in body["error"], body
+    finish(api, backup_id, BackupStatus.SUCCEEDED, size_bytes=4096, location="stores/x/y")
+    status, body = api("POST", clone)  # no body: no name
+    assert status == 400 and body["field"] == "name", body
+    status, body = api("POST", clone, body={"name": "Bad_Name"})
+    assert status == 400 and body["field"] == "name", body
+    status, body = api("POST", clone, body=["alices-copy"])
+    assert status == 400 and "JSON object" in body["error"], body
+    assert [s["name"] for s in api("GET", "/api/stores")[1]["stores"]] == ["alices-shop"], "nothing was created"

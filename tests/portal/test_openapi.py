@@ -298,6 +298,16 @@ def test_every_route_answers_as_documented(live: tuple[str, Any]) -> None:
     assert check("POST", restore, "restoreBackup", valid_request=False)[0] == 401
     set_status(platform, store["id"], StoreStatus.READY)
 
+    # Clone: a new store of the caller's from a succeeded backup, counted like any new store.
+    clone = f"{backups}/{backup['id']}/clone"
+    assert check("POST", clone, "cloneBackup", auth=alice, body={"name": "spec-copy"})[0] == 403  # source: large
+    assert check("POST", clone, "cloneBackup", auth=alice, body={"name": "spec-copy", "plan": "small"})[0] == 429
+    assert check("POST", clone, "cloneBackup", auth=admin, body={}, valid_request=False)[0] == 400  # no name
+    assert check("POST", f"{backups}/nope/clone", "cloneBackup", auth=alice, body={"name": "spec-copy"})[0] == 404
+    assert check("POST", clone, "cloneBackup", valid_request=False, body={"name": "spec-copy"})[0] == 401
+    status, copy = check("POST", clone, "cloneBackup", auth=admin, body={"name": "spec-copy"})
+    assert status == 201 and (copy["status"], copy["plan"], copy["createdBy"]) == ("requested", "large", "admin"), copy
+
     # Upgrades: administrators only; the store runs today's pins (409) until its recorded
     # versions are older; backup storage is configured here (its 409 is in test_api_upgrades.py).
     upgrade = f"{one}/upgrade"

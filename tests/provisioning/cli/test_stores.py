@@ -204,3 +204,49 @@ def test_restore_needs_yes_and_a_succeeded_backup(
     data = restored.json()["store"]
     assert (data["status"], data["restore_backup_id"], data["restore_phase"]) == ("restoring", backup_id, "stopping")
     assert [e.actor for e in audit_rows(platform, "store.restore_requested")] == ["admin"]
+
+
+def test_clone_copies_a_succeeded_backup_into_a_new_store(
+    cli: Any, platform: Platform, shops: dict[str, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = shops["alice-medusa"]
+    without = cli("--as", "admin", "stores", "clone", "alice-medusa", "f" * 32, "medusa-copy")
+    assert without.code == REFUSED and "No backup storage is configured" in without.err
+    for key, value in STORAGE.items():
+        monkeypatch.setenv(key, value)
+    set_store(platform.db, source.id, status=StoreStatus.READY)
+    backup_id = cli("--as", "admin", "--json", "stores", "backup", "alice-medusa").json()["backup"]["id"]
+
+    pending = cli("--as", "admin", "stores", "clone", "alice-medusa", backup_id, "medusa-copy")
+    assert pending.code == REFUSED and "Only a successful backup" in pending.err
+    unknown = cli("--as", "admin", "stores", "clone", "alice-medusa", "f" * 32, "medusa-copy")
+    assert unknown.code == NOT_FOUND and "No such backup" in unknown.err
+    assert cli("--as", "admin", "stores", "clone", "alice-medusa", backup_id).code == USAGE, "a name is required"
+
+    with Session(platform.db) as session:
+        session.execute(update(Backup).where(col(Backup.id) == backup_id).values(status=BackupStatus.SUCCEEDED))
+        session.commit()
+    bad = cli("--as", "admin", "stores", "clone", "alice-medusa", backup_id, "Bad_Name")
+    assert bad.code == REFUSED and "lowercase" in bad.err
+    taken = cli("--as", "admin", "stores", "clone", "alice-medusa", backup_id, "alice-woo")
+    assert taken.code == REFUSED and "already exists" in taken.err
+
+    made = cli("--as", "admin", "stores", "clone", source.id, backup_id, "medusa-copy")
+    assert made.code == OK, made.err
+    assert "'medusa-copy'" in made.out and backup_id in made.out and "'alice-medusa'" in made.out
+    copy = cli("--as", "admin", "--json", "stores", "show", "medusa-copy").json()
+    assert (copy["status"], copy["engine"], copy["cloned_from"], copy["owner"]) == (
+        "requested",
+        "medusa",
+        backup_id,
+        "admin",
+    )
+    assert copy["plan"] == platform.stores.get_store(platform.users.get_actor("admin"), source.id).plan
+    assert cli("--as", "admin", "--json", "stores", "show", "alice-medusa").json()["status"] == "ready"
+
+    other = cli(
+        "--as", "admin", "--json", "stores", "clone", "alice-medusa", backup_id, "medusa-big", "--plan", "large"
+    )
+    assert other.code == OK, other.err
+    data = other.json()["store"]
+    assert (data["name"], data["plan"], data["cloned_from"]) == ("medusa-big", "large", backup_id)

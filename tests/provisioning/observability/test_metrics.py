@@ -205,7 +205,9 @@ def test_failed_sign_ins_and_lockouts_are_counted(platform: Platform) -> None:
     assert after.value("store_platform_login_lockouts_total") == before.value("store_platform_login_lockouts_total") + 1
 
 
-def asgi_call(routes: list[Any], method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+def asgi_call(
+    routes: list[Any], method: str, path: str, headers: dict[str, str] | None = None, *, body: bytes = b""
+) -> tuple[int, bytes]:
     """One request through a Starlette router, without a server (no httpx here)."""
     from starlette.routing import Router
 
@@ -227,7 +229,7 @@ def asgi_call(routes: list[Any], method: str, path: str, headers: dict[str, str]
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
