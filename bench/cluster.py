@@ -477,9 +477,9 @@ def provision(
     applied: dict[str, tuple[float, float]] = {}  # store id -> (apply seconds, wall clock at the end)
     apply_all = reconciler._apply_all
 
-    def timed_apply_all(spec: StoreSpec, *, retry: bool) -> None:
+    def timed_apply_all(spec: StoreSpec, *, retry: bool, secrets_from: str = "") -> None:
         started = time.perf_counter()
-        apply_all(spec, retry=retry)
+        apply_all(spec, retry=retry, secrets_from=secrets_from)
         applied[spec.id] = (time.perf_counter() - started, time.time())
 
     reconciler._apply_all = timed_apply_all  # type: ignore[method-assign]
@@ -610,12 +610,12 @@ def profile_one_store(world: Provisioned, out_dir: Path, *, timeout: float = 120
     apply_all = reconciler._apply_all
     apply_ms: list[float] = []
 
-    def profiled_apply_all(spec: StoreSpec, *, retry: bool) -> None:
+    def profiled_apply_all(spec: StoreSpec, *, retry: bool, secrets_from: str = "") -> None:
         pass_profiler.disable()
         apply_profiler.enable()
         started = time.perf_counter()
         try:
-            apply_all(spec, retry=retry)
+            apply_all(spec, retry=retry, secrets_from=secrets_from)
         finally:
             apply_ms.append(1000 * (time.perf_counter() - started))
             apply_profiler.disable()

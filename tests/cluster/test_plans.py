@@ -14,6 +14,7 @@ import pytest
 from provisioning.models import StoreStatus
 from tests.shared.platform import StorePlatform
 from tests.shared.portal import unique
+from tests.shared.waiting import wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -67,7 +68,17 @@ def test_order_on_medium_then_change_to_large(world: StorePlatform) -> None:
     assert limits["max"] == dict(large.limits["max"])
     web = kube.get("apps/v1", "Deployment", "wordpress", namespace=ns)
     assert web is not None and web["spec"]["replicas"] == large.replicas == 2
-    assert web["status"].get("availableReplicas") == 2, web["status"]
+    # Ready meant both new-plan pods available with no old one left (readiness.rollout_pending);
+    # read again until the API shows it, since kwok's pods can be replaced in between (seen in CI).
+    web = wait_for(
+        lambda: (
+            (d := kube.get("apps/v1", "Deployment", "wordpress", namespace=ns))
+            and (d.get("status") or {}).get("availableReplicas") == 2
+            and d
+        ),
+        timeout=90,
+        what="both web pods of the large plan available",
+    )
 
     # Volumes: grown exactly when the claims' StorageClass allows expansion, never replaced.
     claim = kube.get("v1", "PersistentVolumeClaim", CLAIMS["database"], namespace=ns)
