@@ -269,11 +269,7 @@ def test_a_worker_killed_mid_restore_is_continued_by_the_next_one(
     stores.restore_backup(alice, sid, backup.id)
     reconciler.run_once()
     assert store_row(db, sid).restore_phase == "importing"
-    with Session(db) as session:  # the first worker died: its lease runs out
-        session.execute(update(WorkerLease).values(expires_at=utcnow() - timedelta(seconds=1)))
-        session.commit()
-    successor = Reconciler(db, settings, lambda: cluster, identity="r2", clock=clock)
-    successor._s3 = objects  # type: ignore[assignment]
+    successor = next_worker(db, settings, cluster, objects, clock)
     jobs = [k for k in cluster.objects if k[0] == "Job" and k[2].startswith("restore-")]
     successor.run_once()
     assert store_row(db, sid).restore_phase == "starting"
@@ -357,11 +353,7 @@ def test_a_worker_killed_mid_backup_is_followed_by_the_next_one_without_a_second
     backup = stores.backup_store(alice, sid)
     reconciler.run_once()  # its Job is running when the worker dies
     assert backup_row(db, backup.id).status == BackupStatus.RUNNING
-    with Session(db) as session:  # the first worker died: its lease runs out
-        session.execute(update(WorkerLease).values(expires_at=utcnow() - timedelta(seconds=1)))
-        session.commit()
-    successor = Reconciler(db, settings, lambda: cluster, identity="r2", clock=clock)
-    successor._s3 = objects  # type: ignore[assignment]
+    successor = next_worker(db, settings, cluster, objects, clock)
     jobs = [k for k in cluster.objects if k[0] == "Job" and k[2].startswith("backup-")]
     objects.upload_backup(backup_row(db, backup.id).location)
     successor.run_once()
@@ -370,3 +362,15 @@ def test_a_worker_killed_mid_backup_is_followed_by_the_next_one_without_a_second
     assert len(jobs) == 1 and len(made) == 1, made
     done = backup_row(db, backup.id)
     assert done.status == BackupStatus.SUCCEEDED, done.message
+
+
+def next_worker(
+    db: Engine, settings: Settings, cluster: FakeCluster, objects: FakeObjectStore, clock: Clock
+) -> Reconciler:
+    """The worker that takes over once the first one died (its lease ran out)."""
+    with Session(db) as session:
+        session.execute(update(WorkerLease).values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.commit()
+    successor = Reconciler(db, settings, lambda: cluster, identity="r2", clock=clock)
+    successor._s3 = objects  # type: ignore[assignment]
+    return successor
