@@ -27,10 +27,10 @@ from provisioning.observability import metrics
 from provisioning.operations.store_logs import ContainerLog, read_logs
 from provisioning.readiness import (
     Observation,
-    evaluate,
     event_fields,
-    last_failure,
     negated_time,
+    observe_namespace,
+    observe_object,
     pod_state,
 )
 from provisioning.settings import Settings
@@ -298,6 +298,31 @@ class KubeCluster:
             query["fieldSelector"] = field_selector
         return self._request("GET", resource_path(api_version, kind, namespace=namespace), query=query).get("items", [])
 
+    def collection(self, api_version: str, kind: str, query: dict[str, str]) -> dict[str, Any]:
+        """One LIST page as the API returns it (items, metadata.resourceVersion, continue): for watches."""
+        return self._request("GET", resource_path(api_version, kind), query=query)
+
+    def open_watch(
+        self, api_version: str, kind: str, query: dict[str, str], *, read_timeout: float
+    ) -> urllib3.BaseHTTPResponse:
+        """A streaming watch response (one JSON event per line), all namespaces; the caller closes it."""
+        self.requests.add("WATCH")
+        path = f"{resource_path(api_version, kind)}?{urlencode(query | {'watch': '1'})}"
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        try:
+            _, url, headers, _, _ = self.api.param_serialize(
+                "GET", path, header_params=headers, auth_settings=["BearerToken"]
+            )
+            response = self.api.call_api("GET", url, header_params=headers, _request_timeout=(5, read_timeout))
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise self._unreachable(error) from None
+        if response.status != 200:
+            text = response.read().decode(errors="replace")[:300]
+            error = ClusterRejectedError(f"The Kubernetes API refused a watch of {kind} ({response.status}): {text}")
+            error.status = response.status  # type: ignore[attr-defined]
+            raise error
+        return response.response
+
     def read_secret_value(self, namespace: str, name: str, key: str) -> str:
         import base64
 
@@ -312,28 +337,17 @@ class KubeCluster:
         return {ns["metadata"]["name"]: ns.get("status", {}).get("phase", "") for ns in items}
 
     def observe(self, namespace: str, check: Check) -> Observation:
-        """Read one object and decide whether its readiness rule holds."""
+        """Read one object (a namespace: and its default ServiceAccount) and apply its readiness rule."""
         if check.kind == "Namespace":
-            ns = self.get("v1", "Namespace", namespace)
-            if ns is None:
-                return Observation(False, "NotCreated", "The namespace does not exist yet.")
-            if ns.get("status", {}).get("phase") != "Active":
-                return Observation(False, "Terminating", "The namespace is being deleted.")
-            if self.get("v1", "ServiceAccount", "default", namespace=namespace) is None:
-                return Observation(False, "ServiceAccountPending", "Waiting for the default service account.")
-            return Observation(True, "Active", "Namespace, quota, limits and network policies are in place.")
-        obj = self.get(API_VERSION_OF_KIND[check.kind], check.kind, check.name, namespace=namespace)
-        if obj is None:
-            return Observation(False, "NotCreated", f"{check.title}: not created yet.")
-        observation = evaluate(check, obj)
-        if check.kind == "Job" and not observation.ready and (obj.get("status") or {}).get("failed"):
-            # A failed attempt says why in its pod's termination message: show that, not
-            # whatever Warning event happens to be around.
-            pods = self.list("v1", "Pod", namespace=namespace, label_selector=f"job-name={check.name}")
-            why = last_failure(pods)
-            if why:
-                observation.message = f"{observation.message.rstrip('.')}. Last error: {why}"
-        return observation
+            return observe_namespace(
+                self.get("v1", "Namespace", namespace),
+                lambda: self.get("v1", "ServiceAccount", "default", namespace=namespace) is not None,
+            )
+        return observe_object(
+            check,
+            self.get(API_VERSION_OF_KIND[check.kind], check.kind, check.name, namespace=namespace),
+            lambda: self.list("v1", "Pod", namespace=namespace, label_selector=f"job-name={check.name}"),
+        )
 
     def pod_nodes(self, namespace: str) -> set[str]:
         """The nodes the namespace's pods are bound to (unscheduled pods have none)."""
@@ -392,9 +406,7 @@ class KubeCluster:
             data = response.read()
         except (urllib3.exceptions.HTTPError, OSError) as error:
             metrics.kube_request(method, None, time.perf_counter() - began)
-            raise ClusterUnavailableError(
-                f"The Kubernetes API at {self.server} is unreachable ({_short(error)})."
-            ) from None
+            raise self._unreachable(error) from None
         status = response.status
         metrics.kube_request(method, status, time.perf_counter() - began)
         payload: dict[str, Any] = json.loads(data) if data else {}
@@ -407,6 +419,9 @@ class KubeCluster:
         error.status = status  # type: ignore[attr-defined]
         error.reason = payload.get("reason", "")  # type: ignore[attr-defined]
         raise error
+
+    def _unreachable(self, error: BaseException) -> ClusterUnavailableError:
+        return ClusterUnavailableError(f"The Kubernetes API at {self.server} is unreachable ({_short(error)}).")
 
 
 def fake_node_names(nodes: list[dict[str, Any]]) -> frozenset[str]:

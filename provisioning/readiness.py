@@ -6,6 +6,7 @@ whatever reads the objects (today a GET per object, later a watch cache).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -126,6 +127,34 @@ def evaluate(check: Check, obj: dict[str, Any]) -> Observation:
         where = f" at {address}" if address else " (no address reported by the ingress controller yet)"
         return Observation(True, "Created", f"Routes {hosts}{where}.")
     return Observation(True, "Exists", f"{check.title} exists.")
+
+
+def observe_namespace(namespace: dict[str, Any] | None, has_default_account: Callable[[], bool]) -> Observation:
+    """A store namespace is ready when it is active and pods can be admitted (its default
+    ServiceAccount exists). The account is read only when the rest holds."""
+    if namespace is None:
+        return Observation(False, "NotCreated", "The namespace does not exist yet.")
+    if namespace.get("status", {}).get("phase") != "Active":
+        return Observation(False, "Terminating", "The namespace is being deleted.")
+    if not has_default_account():
+        return Observation(False, "ServiceAccountPending", "Waiting for the default service account.")
+    return Observation(True, "Active", "Namespace, quota, limits and network policies are in place.")
+
+
+def observe_object(
+    check: Check, obj: dict[str, Any] | None, job_pods: Callable[[], list[dict[str, Any]]]
+) -> Observation:
+    """`evaluate`, plus why a Job's attempt failed: its pods' termination message (the
+    script's last line) says more than whatever Warning event happens to be around. The
+    pods are read only for a Job with failed attempts."""
+    if obj is None:
+        return Observation(False, "NotCreated", f"{check.title}: not created yet.")
+    observation = evaluate(check, obj)
+    if check.kind == "Job" and not observation.ready and (obj.get("status") or {}).get("failed"):
+        why = last_failure(job_pods())
+        if why:
+            observation.message = f"{observation.message.rstrip('.')}. Last error: {why}"
+    return observation
 
 
 def parse_time(value: str) -> datetime | None:

@@ -27,7 +27,7 @@ from provisioning.db import session_scope
 from provisioning.engines import get_engine
 from provisioning.engines.base import StoreSpec
 from provisioning.errors import ClusterRejectedError, ClusterUnavailableError
-from provisioning.kube import ClusterInfo
+from provisioning.kube import ClusterInfo, KubeCluster
 from provisioning.lifecycle.decisions import Cluster, StepResult, conditions_from, spec_for
 from provisioning.lifecycle.drift import DriftCheck
 from provisioning.lifecycle.plan_steps import PlanSteps
@@ -38,6 +38,7 @@ from provisioning.notifications import outbox
 from provisioning.observability import metrics
 from provisioning.settings import Settings
 from provisioning.upgrades.steps import UpgradeSteps
+from provisioning.watch.cached_cluster import CachedCluster
 
 # Re-exported: callers and tests know these by the reconciler's name.
 __all__ = ["Cluster", "Reconciler", "StepResult", "conditions_from", "spec_for"]
@@ -82,6 +83,19 @@ class Reconciler(DriftCheck, PlanSteps, SuspensionSteps, UpgradeSteps, RestoreSt
             max_workers=max(1, settings.max_concurrent_provisioning), thread_name_prefix="reconcile"
         )
         self._apply_pool = ThreadPoolExecutor(max_workers=APPLY_PARALLELISM, thread_name_prefix="apply")
+        self._watching: threading.Event | None = None  # set by watch_cluster: read through a CachedCluster
+
+    def watch_cluster(self, stop: threading.Event) -> None:
+        """Read readiness from watches (provisioning/watch/) from the next connection on,
+        until `stop` is set. run_forever does this (WATCH_CLUSTER); passes run one at a time
+        (tests' run_once) read the API directly unless they ask for it."""
+        self._watching = stop
+        threading.Thread(target=self._stop_watching_on, args=(stop,), name="watch-stop", daemon=True).start()
+
+    def _stop_watching_on(self, stop: threading.Event) -> None:
+        stop.wait()
+        if isinstance(self.cluster, CachedCluster):
+            self.cluster.stop()
 
     # -- loop -----------------------------------------------------------------------------
 
@@ -90,6 +104,8 @@ class Reconciler(DriftCheck, PlanSteps, SuspensionSteps, UpgradeSteps, RestoreSt
         errors = 0  # passes in a row that raised (e.g. the database is down)
         wakeup = wakeup_for(self.db)  # set when an intent is recorded (lifecycle/wakeup.py)
         wakeup.listen(self.db, stop)  # PostgreSQL: intents recorded by other processes
+        if self.settings.watch_cluster:
+            self.watch_cluster(stop)
         while not stop.is_set():
             delay = self.settings.reconcile_interval_seconds
             wakeup.clear()  # this pass handles every intent recorded so far: a burst is one pass
@@ -157,7 +173,7 @@ class Reconciler(DriftCheck, PlanSteps, SuspensionSteps, UpgradeSteps, RestoreSt
             return True
         try:
             if self.cluster is None:
-                self.cluster = self._connect()
+                self.cluster = self._connected()
             info = self.cluster.probe()
         except ClusterUnavailableError as error:
             info = ClusterInfo(False, self.settings.kube_context or "current context", error=str(error))
@@ -170,9 +186,18 @@ class Reconciler(DriftCheck, PlanSteps, SuspensionSteps, UpgradeSteps, RestoreSt
             return False
         return True
 
+    def _connected(self) -> Cluster:
+        cluster = self._connect()
+        if self._watching is None or self._watching.is_set() or not isinstance(cluster, KubeCluster):
+            return cluster
+        wakeup = wakeup_for(self.db)
+        return CachedCluster(cluster, on_change=wakeup.notify).start()
+
     def _cluster_lost(self, error: str, *, write: bool = True) -> None:
         self._failures += 1
         self._last_probe = None
+        if isinstance(self.cluster, CachedCluster):  # a watch may have died silently: list again
+            self.cluster.resync()
         if self._failures == 1 or self._failures % 10 == 0:
             log.warning("cluster unreachable (%d consecutive failures): %s", self._failures, error)
         if write:

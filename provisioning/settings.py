@@ -232,6 +232,14 @@ class Settings(UpgradeSettings, BackupSettings):  # their settings: provisioning
             "The portal serves /metrics on its own port",
         },
     )
+    watch_cluster: bool = field(
+        default=True,
+        metadata={
+            "env": "WATCH_CLUSTER",
+            "doc": "The reconciler reads readiness from list+watch caches instead of a GET per object per pass "
+            "(false: GETs, as before)",
+        },
+    )
     run_reconciler: bool = field(
         default=True,
         metadata={

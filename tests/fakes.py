@@ -17,8 +17,9 @@ from typing import Any
 from provisioning.backups.s3 import S3Error, S3Object
 from provisioning.engines.base import Check, Manifest
 from provisioning.errors import ClusterRejectedError, ClusterUnavailableError
-from provisioning.kube import ClusterInfo, Observation, WarningEvent, evaluate
+from provisioning.kube import ClusterInfo, WarningEvent
 from provisioning.models import utcnow
+from provisioning.readiness import Observation, evaluate
 
 
 class Clock:

@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
@@ -43,6 +44,7 @@ from provisioning.reconciler import Reconciler
 from provisioning.service import StoreService
 from provisioning.settings import Settings
 from provisioning.users import UserService
+from provisioning.watch.cached_cluster import CachedCluster
 from tests.conftest import make_settings
 from tests.harness.binaries import find_binaries, read_versions
 from tests.harness.controlplane import ControlPlane
@@ -63,10 +65,11 @@ RESTRICTED = {
 SETTINGS_ENV = {f.metadata["env"] for f in fields(Settings)}
 
 # The ClusterRole contract: exactly what provisioning/kube.py sends for the reconciler
-# (apply = PATCH, create_if_absent = POST, delete, get, list), by (apiGroup, resource).
+# (apply = PATCH, create_if_absent = POST, delete, get, list) and the readiness caches follow
+# (list + watch: provisioning/watch/cached_cluster.py), by (apiGroup, resource).
 WORKER_RULES: dict[tuple[str, str, tuple[str, ...]], set[str]] = {
-    ("", "namespaces", ()): {"get", "list", "create", "patch", "delete"},
-    ("", "serviceaccounts", ()): {"get"},
+    ("", "namespaces", ()): {"get", "list", "watch", "create", "patch", "delete"},
+    ("", "serviceaccounts", ()): {"get", "list", "watch"},
     ("", "resourcequotas", ()): {"create", "patch"},
     ("", "limitranges", ()): {"create", "patch"},
     ("", "services", ()): {"create", "patch"},
@@ -74,16 +77,16 @@ WORKER_RULES: dict[tuple[str, str, tuple[str, ...]], set[str]] = {
     ("storage.k8s.io", "storageclasses", ()): {"get"},  # ...where the claim's StorageClass allows expansion
     ("", "secrets", ()): {"create"},
     ("", "secrets", (SECRET_NAME,)): {"get"},
-    ("", "events", ()): {"list"},
+    ("", "events", ()): {"list", "watch"},
     ("", "nodes", ()): {"list"},
-    ("", "pods", ()): {"list"},
+    ("", "pods", ()): {"list", "watch"},
     ("", "configmaps", ()): {"create", "patch"},
-    ("apps", "statefulsets", ()): {"get", "create", "patch"},
-    ("apps", "deployments", ()): {"get", "create", "patch"},
-    ("batch", "jobs", ()): {"get", "create", "patch", "delete"},
+    ("apps", "statefulsets", ()): {"get", "list", "watch", "create", "patch"},
+    ("apps", "deployments", ()): {"get", "list", "watch", "create", "patch"},
+    ("batch", "jobs", ()): {"get", "list", "watch", "create", "patch", "delete"},
     ("batch", "cronjobs", ()): {"create", "patch"},
     ("networking.k8s.io", "networkpolicies", ()): {"create", "patch"},
-    ("networking.k8s.io", "ingresses", ()): {"get", "create", "patch", "delete"},
+    ("networking.k8s.io", "ingresses", ()): {"get", "list", "watch", "create", "patch", "delete"},
 }
 PORTAL_RULES = {
     ("", "secrets", (SECRET_NAME,)): {"get"},
@@ -737,6 +740,9 @@ def test_worker_and_portal_accounts_are_denied_everything_else(cluster: Cluster,
         (worker, "delete", "jobs.batch", "-n", "any-store"),
         (worker, "patch", "cronjobs.batch", "-n", "any-store"),
         (worker, "list", "pods", "-n", "any-store"),
+        (worker, "watch", "namespaces"),
+        (worker, "watch", "deployments.apps"),
+        (worker, "watch", "events"),
         (worker, "create", "secrets", "-n", "any-store"),
         (worker, "get", f"secrets/{SECRET_NAME}", "-n", "any-store"),
         (portal, "get", f"secrets/{SECRET_NAME}", "-n", "any-store"),
@@ -753,7 +759,8 @@ def test_worker_and_portal_accounts_are_denied_everything_else(cluster: Cluster,
         (worker, "create", "pods", "-n", "any-store"),
         (worker, "delete", "deployments.apps", "-n", "any-store"),
         (worker, "delete", "cronjobs.batch", "-n", "any-store"),
-        (worker, "watch", "namespaces"),
+        (worker, "watch", "nodes"),
+        (worker, "watch", "secrets", "-n", "any-store"),
         (worker, "get", "nodes"),
         (worker, "create", "clusterroles.rbac.authorization.k8s.io"),
         (worker, "create", "rolebindings.rbac.authorization.k8s.io", "-n", "any-store"),
@@ -794,6 +801,8 @@ def test_reconciler_provisions_and_deletes_a_store_as_the_worker_account(
     service = StoreService(db, settings)
     store = service.create_store(admin, f"rbac-{unique_name('s')[-6:]}")
     reconciler = Reconciler(db, settings, lambda: KubeCluster(worker_api, context="worker-sa"), identity="rbac-test")
+    watching = threading.Event()
+    reconciler.watch_cluster(watching)  # readiness from the caches, as the worker's loop reads it
 
     def status() -> str:
         return service.get_store(admin, store.id).status
@@ -812,6 +821,10 @@ def test_reconciler_provisions_and_deletes_a_store_as_the_worker_account(
         run_until(lambda: status() in (StoreStatus.READY, StoreStatus.FAILED), 240, "provisioning")
         current = service.get_store(admin, store.id)
         assert current.status == StoreStatus.READY, f"{current.message} {current.conditions}"
+        cached = reconciler.cluster
+        assert isinstance(cached, CachedCluster)
+        unsynced = [kind for kind, informer in cached.informers.items() if not informer.synced]
+        assert not unsynced, f"the worker account cannot list and watch {unsynced}"
         cluster_status = service.cluster_status()
         assert cluster_status is not None and cluster_status.reachable
         assert cluster_status.simulated, "listing nodes (kwok detection) must be allowed"
@@ -835,6 +848,7 @@ def test_reconciler_provisions_and_deletes_a_store_as_the_worker_account(
             client.CoreV1Api(cluster.api).read_namespace(current.namespace)
         assert gone.value.status == 404
     finally:
+        watching.set()
         reconciler._pool.shutdown(wait=False)
         db.dispose()
         worker_api.close()

@@ -100,6 +100,7 @@ class StorePlatform:
         self.stores = StoreService(self.db, self.settings, secrets=self.kube)
         self.created: list[Store] = []
         self._driver: Reconciler | None = None
+        self._watching = threading.Event()  # set at cleanup: the driver's watches end
 
     @property
     def alice(self) -> Actor:
@@ -181,6 +182,8 @@ class StorePlatform:
         holds; on timeout fail with the store's last status and message."""
         if self._driver is None:
             self._driver = self.make_reconciler(f"test-{unique('r')}", fresh_client=False)
+            if self.settings.watch_cluster:  # as the worker's loop reads readiness (WATCH_CLUSTER)
+                self._driver.watch_cluster(self._watching)
         driver = self._driver
         last: list[Store] = []
 
@@ -283,6 +286,7 @@ class StorePlatform:
 
     def cleanup(self) -> None:
         """Delete what the test's stores left in the shared cluster, without waiting."""
+        self._watching.set()
         if self.kube is not None:
             for store in self.created:
                 try:
