@@ -1,6 +1,6 @@
 """`make bench` / `python -m bench`: every benchmark in one run; prints a table, writes JSON.
 
-    python -m bench                  # full: 1, 20, 100 stores; steady 10 and 100; UI 1,000 / 10,000
+    python -m bench                  # full: 1, 20, 100 stores; steady 10, 100, 1,000; UI 1,000 / 10,000
     python -m bench --quick          # tiny sizes, about a minute (what the smoke test runs)
     python -m bench --sizes 1,20 --steady-sizes 10 --phases provision
     python -m bench --phases api     # the REST API alone (token vs Basic), no cluster needed
@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from bench import report
-from bench.cluster import BenchError, fresh_clusters, say
+from bench.cluster import BenchError, fresh_clusters, node_spec_for, say
 from bench.run import PHASES, Config
 from bench.run import run as run_all
 from tests.harness.binaries import find_binaries
@@ -47,7 +47,7 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Config]:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (1 store, steady 1 and 2, UI 50/200)")
     parser.add_argument("--sizes", type=_ints, help="stores ordered at once per provisioning run (default 1,20,100)")
-    parser.add_argument("--steady-sizes", type=_ints, help="ready stores for the steady state (default 10,100)")
+    parser.add_argument("--steady-sizes", type=_ints, help="ready stores for the steady state (default 10,100,1000)")
     parser.add_argument("--steady-seconds", type=float, help="steady-state window per size (default 60)")
     parser.add_argument("--apply-stores", type=int, help="stores per method in the apply comparison (default 20)")
     parser.add_argument("--pickup-orders", type=int, help="stores ordered one by one for pickup_p50_ms (default 20)")
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = run_all(
                 config,
-                fresh_clusters(bin_dir) if bin_dir else _no_cluster,
+                fresh_clusters(bin_dir, node_spec=node_spec_for(config.largest_cluster)) if bin_dir else _no_cluster,
                 Path(tmp),
                 profile_dir=args.output.parent,
             )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import cProfile
+import math
 import os
 import pstats
 import random
@@ -36,7 +37,7 @@ from bench.stats import percentile, summary
 from provisioning.db import make_engine, migrate
 from provisioning.engines import get_engine
 from provisioning.engines.base import Manifest, StoreSpec
-from provisioning.kube import API_VERSION_OF_KIND, KubeCluster
+from provisioning.kube import API_VERSION_OF_KIND, RESOURCES, KubeCluster
 from provisioning.models import Role, Store, StoreStatus, new_id
 from provisioning.names import namespace_for
 from provisioning.platform import Platform
@@ -50,6 +51,19 @@ from tests.harness.controlplane import ControlPlane, NodeSpec
 NODES = 2
 NODE_SPEC = NodeSpec(cpu="64", memory="256Gi", pods="250")
 PODS_PER_STORE = 3
+CPU_PER_STORE, GIB_PER_STORE = 0.25, 0.625  # a store's requests (woocommerce, the default plan)
+
+
+def node_spec_for(stores: int, *, nodes: int = NODES) -> NodeSpec:
+    """kwok nodes that hold `stores` stores with a fifth to spare (never smaller than NODE_SPEC)."""
+    share = 1.2 * stores / nodes
+    return NodeSpec(
+        cpu=str(max(int(NODE_SPEC.cpu), math.ceil(share * CPU_PER_STORE))),
+        memory=f"{max(256, math.ceil(share * GIB_PER_STORE))}Gi",
+        pods=str(max(int(NODE_SPEC.pods), math.ceil(share * PODS_PER_STORE))),
+    )
+
+
 ENGINE = "woocommerce"
 
 
@@ -186,6 +200,13 @@ class TracingKubeCluster(KubeCluster):
                 self._trace.counts[label] = self._trace.counts.get(label, 0) + 1
                 self._trace.seconds[label] = self._trace.seconds.get(label, 0.0) + spent
 
+    def open_watch(self, api_version: str, kind: str, query: dict[str, str], *, read_timeout: float) -> Any:
+        """A watch is one request however long it streams: counted when opened."""
+        with self._trace_lock:
+            label = f"WATCH {RESOURCES[(api_version, kind)][0]}"
+            self._trace.counts[label] = self._trace.counts.get(label, 0) + 1
+        return super().open_watch(api_version, kind, query, read_timeout=read_timeout)
+
     def snapshot(self) -> Trace:
         with self._trace_lock:
             return Trace(dict(self._trace.counts), dict(self._trace.seconds))
@@ -321,16 +342,7 @@ def apply_comparison(handle: ClusterHandle, workdir: Path, *, stores: int) -> di
 
             return floor
         if method == "floor_parallel":
-
-            def floor_parallel() -> None:
-                kube.apply(manifests[0])
-                for wave in (
-                    [m for m in manifests[1:] if m["kind"] not in POD_CREATING_KINDS],
-                    [m for m in manifests[1:] if m["kind"] in POD_CREATING_KINDS],
-                ):
-                    list(pool.map(kube.apply, wave))
-
-            return floor_parallel
+            return lambda: apply_in_waves(kube, pool, manifests)
         path = yaml_dir / f"{spec.namespace}.yaml"
         path.write_text(yaml.safe_dump_all(manifests, sort_keys=False))
 
@@ -413,6 +425,17 @@ def apply_comparison(handle: ClusterHandle, workdir: Path, *, stores: int) -> di
     }
 
 
+def apply_in_waves(kube: Any, pool: ThreadPoolExecutor, manifests: list[Manifest]) -> None:
+    """The reconciler's dependency waves on a bare pool: the Namespace, then every object
+    pods depend on, then the pod-creating kinds, each wave in parallel."""
+    kube.apply(manifests[0])
+    for wave in (
+        [m for m in manifests[1:] if m["kind"] not in POD_CREATING_KINDS],
+        [m for m in manifests[1:] if m["kind"] in POD_CREATING_KINDS],
+    ):
+        list(pool.map(kube.apply, wave))
+
+
 def _in_namespace(manifest: Manifest, namespace: str) -> Manifest:
     meta = dict(manifest["metadata"])
     if manifest["kind"] == "Namespace":
@@ -452,7 +475,7 @@ def provision(
     stores: int,
     interval: float,
     concurrency: int,
-    timeout: float = 900,
+    timeout: float | None = None,
 ) -> tuple[dict[str, Any], Provisioned]:
     """Order `stores` stores at once through the service; the reconciler (already running) does the rest."""
     if stores * PODS_PER_STORE > handle.pod_capacity:
@@ -508,6 +531,7 @@ def provision(
             store = platform.stores.create_store(actor, f"shop-{tag}-{index}")
             ids.append(store.id)
             handle.namespaces.append(store.namespace)
+        timeout = timeout or max(900.0, 2.0 * stores)
         deadline = time.monotonic() + timeout
         while True:
             rows = _rows(platform, ids)
@@ -574,12 +598,13 @@ def steady_state(world: Provisioned, *, seconds: float) -> dict[str, Any]:
     worker = threading.Thread(target=reconciler.run_forever, args=(stop,), name="bench-steady", daemon=True)
     before = world.kube.snapshot()
     with count_queries() as statements:
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         worker.start()
         stop.wait(seconds)
+        rss_mb = resident_mb()  # with the caches full: every watched object of every store
         stop.set()
         worker.join(timeout=60)
-        elapsed = time.monotonic() - started
+        elapsed, cpu = time.monotonic() - started, time.process_time() - cpu_started
     trace = world.kube.snapshot().since(before)
     return {
         "stores": len(rows),
@@ -590,7 +615,18 @@ def steady_state(world: Provisioned, *, seconds: float) -> dict[str, Any]:
         "requests_per_min": round(60 * trace.total / elapsed, 1),
         "requests_by_kind": dict(trace.counts),
         "db_statements_per_pass": round(len(statements) / max(1, passes), 1),
+        # The bench process hosts the reconciler (and nothing else runs during this window).
+        "reconciler_rss_mb": round(rss_mb, 1),
+        "reconciler_cpu_s_per_min": round(60 * cpu / elapsed, 2),
     }
+
+
+def resident_mb() -> float:
+    """This process's resident memory now (VmRSS), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 # -- profile: one store, request to ready --------------------------------------------------

@@ -33,7 +33,15 @@ def targets(config: Any) -> list[Target]:
         Target(f"admin_render_ms_{config.admin_rows}", "< 500", operator.lt, 500.0),
     ]
     if small != large:
-        found.append(Target(f"steady_ratio_{large}_vs_{small}", "<= 1.5", operator.le, 1.5))
+        # 1.5 up to 100 stores; the issue asks 1.2 at 1,000 (the caches make a pass cost nothing per store).
+        limit = 1.2 if large >= 1000 else 1.5
+        found.append(Target(f"steady_ratio_{large}_vs_{small}", f"<= {limit}", operator.le, limit))
+    largest = max(config.sizes)
+    if "provision" in getattr(config, "phases", ("provision",)):
+        found += [
+            Target(f"requests_per_store_{largest}", "<= 25", operator.le, 25.0),
+            Target(f"ready_vs_cluster_floor_{largest}", "<= 1.5", operator.le, 1.5),
+        ]
     if "pickup" in getattr(config, "phases", ()):
         found.append(Target("pickup_p50_ms", "< 100", operator.lt, 100.0))
     if "api" in getattr(config, "phases", ()):
@@ -59,6 +67,9 @@ def required_keys(config: Any) -> list[str]:
     ]
     for n in config.sizes:
         keys += [f"time_to_ready_p50_s_{n}", f"time_to_ready_p95_s_{n}", f"requests_per_store_{n}"]
+    keys += [f"ready_vs_cluster_floor_{largest}", f"cluster_floor_ready_s_{largest}"]
+    keys += [f"reconciler_rss_mb_{n}" for n in config.steady_sizes]
+    keys += [f"stores_ready_{n}_s" for n in config.steady_sizes if n not in config.sizes]
     if "pickup" in getattr(config, "phases", ()):
         keys += ["pickup_p50_ms", "pickup_p95_ms"]
     return keys
@@ -96,9 +107,18 @@ def headline(results: dict[str, Any], config: Any) -> dict[str, Any]:
         largest = max(runs, key=int)
         flat["time_to_ready_p50_s"] = runs[largest]["time_to_ready_s"]["p50"]
         flat["time_to_ready_p50_s_measured_with_stores"] = int(largest)
+    for n, floor in results.get("floor", {}).items():
+        flat[f"cluster_floor_ready_s_{n}"] = floor["total_to_ready_s"]
+        if n in runs:
+            flat[f"ready_vs_cluster_floor_{n}"] = round(runs[n]["total_to_ready_s"] / floor["total_to_ready_s"], 2)
+    for n, run in results.get("provisioning_for_steady", {}).items():
+        flat[f"stores_ready_{n}_s"] = run["total_to_ready_s"]
+        flat[f"requests_per_store_{n}"] = run["requests_per_store"]
     steady = results.get("steady", {})
     for n, run in steady.items():
         flat[f"steady_requests_per_min_{n}"] = run["requests_per_min"]
+        flat[f"reconciler_rss_mb_{n}"] = run["reconciler_rss_mb"]
+        flat[f"reconciler_cpu_s_per_min_{n}"] = run["reconciler_cpu_s_per_min"]
     if len(steady) >= 2:
         small, large = min(steady, key=int), max(steady, key=int)
         ratio = steady[large]["requests_per_min"] / max(steady[small]["requests_per_min"], 1e-9)

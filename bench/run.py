@@ -21,16 +21,18 @@ from bench.cluster import (
     say,
     steady_state,
 )
+from bench.floor import ready_floor
 from bench.pickup import pickup
 from provisioning.settings import Settings
 
 PHASES = ("apply", "provision", "pickup", "ui", "api")
+MAX_AT_ONCE = 100
 
 
 @dataclass
 class Config:
     sizes: list[int] = field(default_factory=lambda: [1, 20, 100])
-    steady_sizes: list[int] = field(default_factory=lambda: [10, 100])
+    steady_sizes: list[int] = field(default_factory=lambda: [10, 100, 1000])
     steady_seconds: float = 60.0
     apply_stores: int = 20
     pickup_orders: int = 20  # stores ordered one at a time for the order-to-first-apply latency
@@ -64,8 +66,15 @@ class Config:
         return cls(**values)
 
     @property
+    def largest_cluster(self) -> int:
+        """Stores the largest cluster phase holds at once (the kwok nodes are sized for it)."""
+        return max([*self.sizes, *self.steady_sizes])
+
+    @property
     def max_concurrent_provisioning(self) -> int:
-        return self.concurrency or max([*self.sizes, *self.steady_sizes])
+        """Every store of a run at once, up to MAX_AT_ONCE (1,000 stores are ordered at
+        once too, and then wait in the queue as a platform would make them)."""
+        return self.concurrency or min(MAX_AT_ONCE, max([*self.sizes, *self.steady_sizes]))
 
 
 def run(config: Config, clusters: ClusterProvider, workdir: Path, *, profile_dir: Path) -> dict[str, Any]:
@@ -98,6 +107,12 @@ def run(config: Config, clusters: ClusterProvider, workdir: Path, *, profile_dir
                 )
                 try:
                     results["provisioning"][str(n)] = run_result
+                    if n == max(config.sizes):
+                        with clusters(f"floor {n}") as floor_cluster:
+                            seen.append(floor_cluster)
+                            mark(f"floor {n}")
+                            say(f"floor: the same {n} store(s) applied directly, waited for on a watch")
+                            results.setdefault("floor", {})[str(n)] = ready_floor(floor_cluster, workdir, stores=n)
                     if n in config.steady_sizes:
                         say(f"steady: {n} ready store(s), {config.steady_seconds:.0f}s")
                         results["steady"][str(n)] = steady_state(world, seconds=config.steady_seconds)

@@ -23,7 +23,7 @@ from provisioning.db import make_engine, migrate
 from provisioning.settings import Settings
 from provisioning.users import UserService
 from tests.fakes import Clock
-from tests.shared.platform import StorePlatform
+from tests.shared.platform import StorePlatform, stop_watches
 from tests.shared.portal import create_users, make_settings
 from tests.shared.sqlite_template import migrated_sqlite_url
 
@@ -132,6 +132,13 @@ def fast_bcrypt() -> Iterator[None]:
     patch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": _gensalt(4, prefix))
     yield
     patch.undo()
+
+
+@pytest.fixture(autouse=True)
+def watches_end_with_the_test() -> Iterator[None]:
+    """A test's reconciler drivers stop their watch threads when it ends (tests/shared/platform.py)."""
+    yield
+    stop_watches()
 
 
 @pytest.fixture(autouse=True, scope="session")

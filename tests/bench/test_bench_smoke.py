@@ -16,12 +16,17 @@ import pytest
 from bench import report
 from bench.cluster import shared_cluster
 from bench.run import Config, run
+from provisioning.kube import RESOURCES
+from provisioning.watch.cached_cluster import WATCHED
 
 pytestmark = pytest.mark.cluster
 
 # Requests a reconciler may make while every store is ready: the version probe, the node
 # list that comes with it, and the one namespace LIST. Never a request per store.
 STEADY_REQUESTS = {"GET /version", "GET nodes", "GET namespaces"}
+# ...and, once when it starts, a LIST and a WATCH per kind its readiness caches follow.
+WATCHED_PLURALS = {RESOURCES[(api_version, kind)][0] for kind, (api_version, *_) in WATCHED.items()}
+ONCE_AT_START = {f"GET {p}" for p in WATCHED_PLURALS - {"namespaces"}} | {f"WATCH {p}" for p in WATCHED_PLURALS}
 
 
 def test_every_benchmark_runs_at_tiny_size_and_reports_every_key(control_plane: Any, tmp_path: Path) -> None:
@@ -49,7 +54,9 @@ def test_every_benchmark_runs_at_tiny_size_and_reports_every_key(control_plane: 
 
     steady = result["details"]["steady"]["2"]
     assert steady["stores"] == 2
-    assert set(steady["requests_by_kind"]) <= STEADY_REQUESTS
+    requests = steady["requests_by_kind"]
+    assert set(requests) <= STEADY_REQUESTS | ONCE_AT_START
+    assert {label: requests.get(label) for label in ONCE_AT_START} == dict.fromkeys(ONCE_AT_START, 1)
 
     for name in ("apply_one_store", "provision_one_store", "ui_my_stores", "ui_admin"):
         text = (tmp_path / "profiles" / f"profile_{name}.txt").read_text()

@@ -64,6 +64,16 @@ def store_cluster(kubeconfig: Path | str) -> KubeCluster:
     return KubeCluster(kube_config.new_client_from_config(config_file=str(kubeconfig)), context="test")
 
 
+# The drivers' watch threads, ended after each test (tests/conftest.py) even when a test's
+# fixture forgets cleanup(): otherwise each would keep 8 watches open for the whole session.
+OPEN_WATCHES: list[threading.Event] = []
+
+
+def stop_watches() -> None:
+    while OPEN_WATCHES:
+        OPEN_WATCHES.pop().set()
+
+
 class StorePlatform:
     """Services on one database plus an admin KubeCluster on the session's control plane.
 
@@ -100,7 +110,8 @@ class StorePlatform:
         self.stores = StoreService(self.db, self.settings, secrets=self.kube)
         self.created: list[Store] = []
         self._driver: Reconciler | None = None
-        self._watching = threading.Event()  # set at cleanup: the driver's watches end
+        self._watching = threading.Event()  # set at cleanup or the test's end: the driver's watches end
+        OPEN_WATCHES.append(self._watching)
 
     @property
     def alice(self) -> Actor:
