@@ -309,13 +309,16 @@ class KubeCluster:
         self.requests.add("WATCH")
         path = f"{resource_path(api_version, kind)}?{urlencode(query | {'watch': '1'})}"
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        began = time.perf_counter()
         try:
             _, url, headers, _, _ = self.api.param_serialize(
                 "GET", path, header_params=headers, auth_settings=["BearerToken"]
             )
             response = self.api.call_api("GET", url, header_params=headers, _request_timeout=(5, read_timeout))
         except (urllib3.exceptions.HTTPError, OSError) as error:
+            metrics.kube_request("WATCH", None, time.perf_counter() - began)
             raise self._unreachable(error) from None
+        metrics.kube_request("WATCH", response.status, time.perf_counter() - began)  # until the headers
         if response.status != 200:
             text = response.read().decode(errors="replace")[:300]
             error = ClusterRejectedError(f"The Kubernetes API refused a watch of {kind} ({response.status}): {text}")

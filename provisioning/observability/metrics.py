@@ -45,7 +45,7 @@ GCCollector(registry=REGISTRY)
 # Causes a failed store is counted under: FailureKind's values plus the reconciler's own
 # finding that a ready store's namespace vanished. Anything else is counted as "other".
 FAILURE_CAUSES = ("timeout", "setup", "rejected", "namespace_missing", "other")
-KUBE_VERBS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+KUBE_VERBS = ("GET", "POST", "PUT", "PATCH", "DELETE", "WATCH")  # WATCH: the readiness caches (provisioning/watch/)
 
 STORE_PROVISIONING_SECONDS = Histogram(
     "store_platform_store_provisioning_duration_seconds",

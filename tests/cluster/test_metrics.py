@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from provisioning.errors import ClusterRejectedError
+from provisioning.watch.cached_cluster import WATCHED
 from tests.reliability.support import WorkerProcess, worker_env
 from tests.shared.metrics import Scrape, scrape
 from tests.shared.platform import store_cluster
@@ -87,9 +88,9 @@ def test_metrics_follow_a_store_from_request_to_deleted(tmp_path: Path, control_
                 worker_ready, worker_before, "store_platform_kube_requests_total", verb="PATCH", result="2xx"
             )
             assert applies >= 10, "every manifest is a server-side apply (PATCH)"
-            assert (
-                moved(worker_ready, worker_before, "store_platform_kube_requests_total", verb="GET", result="2xx") > 0
-            )
+            # Reads: the readiness caches' LIST and WATCH per kind, opened when the worker connected.
+            assert worker_ready.value("store_platform_kube_requests_total", verb="GET", result="2xx") >= len(WATCHED)
+            assert worker_ready.value("store_platform_kube_requests_total", verb="WATCH", result="2xx") >= len(WATCHED)
             assert worker_ready.value("store_platform_kube_request_duration_seconds_count", verb="PATCH") >= applies
             assert moved(worker_ready, worker_before, "store_platform_reconciler_pass_duration_seconds_count") > 0
             assert worker_ready.value("store_platform_store_failures_total") == 0

@@ -1,10 +1,11 @@
 """The Kubernetes API server stopped (SIGSTOP) for 30 s while a store is provisioning.
 
 SIGSTOP is the nasty kind of outage: the port still accepts TCP connections (the kernel's
-backlog) but nothing answers, so every request hangs until its timeout. The reconciler
-must back off instead of spinning, keep its log short, record the outage in the
-cluster_status row (which the portal's banner shows, without any Kubernetes call), and
-finish the store once the API server is back.
+backlog) but nothing answers, so every request hangs until its timeout, and an open watch
+just falls silent. The reconciler must notice it (its probe), back off instead of spinning,
+keep its log short, record the outage in the cluster_status row (which the portal's
+banner shows, without any Kubernetes call), and finish the store once the API server is
+back.
 """
 
 from __future__ import annotations
@@ -145,8 +146,13 @@ def test_apiserver_outage_backs_off_shows_banner_then_finishes(
     assert any("Kubernetes cluster unreachable" in w for w in banner), banner
     assert not page.error, [e.value for e in page.error]
 
-    # Backoff, not a tight loop: a 0.2 s interval would allow ~150 passes in 30 s.
-    assert 1 <= len(passes) <= 10, passes
+    # Backoff, not a tight loop, once the outage is noticed: a 0.2 s interval would allow ~150
+    # passes in 30 s. Before that (up to one probe interval, 15 s) passes read readiness from
+    # the watch caches, which send nothing to the stopped server, so they may run at the interval.
+    assert passes
+    assert detected_after is not None
+    after_noticed = [p for p in passes if p[0] > outage_start + detected_after]
+    assert len(after_noticed) <= 10, after_noticed
     # Bounded log volume: a warning on the first failure (then one per 10 in a row).
     assert len(lines) <= 5, lines
     assert not any("Traceback" in line for line in lines)

@@ -34,7 +34,9 @@ API_PAUSE_SECONDS = 2.0
 
 @pytest.fixture
 def workers(pg_platform: StorePlatform, tmp_path: Path, control_plane: Any) -> Iterator[list[WorkerProcess]]:
-    env = worker_env(pg_platform.settings.database_url, control_plane.kubeconfig, tmp_path)
+    # Readiness by GETs: every pass asks the API, so a pass is what the paused API server
+    # holds (with the watch caches a pass reads memory and would rarely be caught mid-pass).
+    env = worker_env(pg_platform.settings.database_url, control_plane.kubeconfig, tmp_path, WATCH_CLUSTER="false")
     started = [WorkerProcess(env, tmp_path / f"worker-{name}.log") for name in ("a", "b")]
     yield started
     for worker in started:
