@@ -61,6 +61,12 @@ def job(namespace: str, command: str) -> dict[str, Any]:
     }
 
 
+def usable_namespace(cluster: CachedCluster, namespace: str) -> None:
+    """Create a store-labelled namespace and wait (on the watch) for its default ServiceAccount."""
+    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": LABELS}})
+    wait_for(lambda: cluster.informers["ServiceAccount"].get(namespace, "default"), timeout=30, what="account")
+
+
 @pytest.fixture
 def kube(control_plane: Any) -> KubeCluster:
     return store_cluster(control_plane.kubeconfig)
@@ -104,8 +110,7 @@ def test_a_rollout_is_followed_and_our_own_apply_is_never_read_older(
     cached: tuple[CachedCluster, list[float]], kube: KubeCluster, namespace: str
 ) -> None:
     cluster, _ = cached
-    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": LABELS}})
-    wait_for(lambda: cluster.informers["ServiceAccount"].get(namespace, "default"), timeout=30, what="account")
+    usable_namespace(cluster, namespace)
     cluster.apply(deployment(namespace))
     wait_for(lambda: cluster.observe(namespace, WEB).ready, timeout=60, what="web available")
     # A new spec (a plan change): the very next read must not report the old rollout as done.
@@ -129,8 +134,7 @@ def test_a_job_deleted_and_created_again_is_never_read_as_the_old_one(
     cached: tuple[CachedCluster, list[float]], kube: KubeCluster, namespace: str
 ) -> None:
     cluster, _ = cached
-    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": LABELS}})
-    wait_for(lambda: cluster.informers["ServiceAccount"].get(namespace, "default"), timeout=30, what="account")
+    usable_namespace(cluster, namespace)
     cluster.apply(job(namespace, "first"))
     wait_for(lambda: cluster.observe(namespace, SETUP).ready, timeout=60, what="first run done")
     old_uid = cluster.informers["Job"].get(namespace, "setup")["metadata"]["uid"]  # type: ignore[index]
