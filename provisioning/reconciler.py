@@ -138,12 +138,15 @@ class Reconciler(DriftCheck, PlanSteps, SuspensionSteps, UpgradeSteps, RestoreSt
 
     def run_once(self) -> bool:
         """One pass. Returns False when it did not run (not leader, or cluster unreachable)."""
-        leader = lease.try_acquire(
-            self.db, self.identity, ttl_seconds=max(15.0, self.settings.reconcile_interval_seconds * 5)
-        )
+        ttl = max(15.0, self.settings.reconcile_interval_seconds * 5)
+        leader = lease.try_acquire(self.db, self.identity, ttl_seconds=ttl)
         metrics.set_leader(leader)
         if not leader:
             return False
+        with lease.kept(self.db, self.identity, ttl_seconds=ttl):  # renewed while the pass runs
+            return self._leading_pass()
+
+    def _leading_pass(self) -> bool:
         try:  # every write below checks the lease (fence): a deposed pass stops here
             if not self._ensure_cluster():
                 return False

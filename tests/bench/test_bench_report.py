@@ -35,6 +35,9 @@ def test_the_full_run_checks_every_target_of_the_issue() -> None:
     assert metrics["my_stores_render_ms_1000"].met(199.9) and not metrics["my_stores_render_ms_1000"].met(200)
     assert metrics["admin_render_ms_10000"].met(499.9) and not metrics["admin_render_ms_10000"].met(500)
     assert metrics["steady_ratio_100_vs_10"].met(1.5) and not metrics["steady_ratio_100_vs_10"].met(1.6)
+    assert metrics["steady_ratio_1000_vs_10"].met(1.2) and not metrics["steady_ratio_1000_vs_10"].met(1.21)
+    assert metrics["requests_per_store_100"].met(25) and not metrics["requests_per_store_100"].met(25.1)
+    assert metrics["ready_vs_cluster_floor_100"].met(1.5) and not metrics["ready_vs_cluster_floor_100"].met(1.51)
 
 
 def test_headline_takes_the_steady_ratio_and_the_largest_run() -> None:
@@ -84,7 +87,7 @@ def test_percentiles_interpolate_like_numpy() -> None:
 
 def test_cli_defaults_are_the_issue_sizes_and_quick_is_tiny() -> None:
     _, full = parse([])
-    assert (full.sizes, full.steady_sizes) == ([1, 20, 100], [10, 100])
+    assert (full.sizes, full.steady_sizes) == ([1, 20, 100], [10, 100, 1000])
     assert (full.my_stores_rows, full.admin_rows) == (1000, 10000)
     args, quick = parse(["--quick", "--sizes", "1,2", "--ui-rows", "10,20"])
     assert quick.quick and quick.sizes == [1, 2] and (quick.my_stores_rows, quick.admin_rows) == (10, 20)

@@ -7,6 +7,7 @@ leader, the lease has moved on, and it now tries to write.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -79,3 +80,24 @@ def test_the_leader_writes_as_before(db: Engine, settings: Settings, alice: Acto
     leader.run_once()
     leader.run_once()
     assert reload(db, store.id).status == StoreStatus.READY
+
+
+def test_renew_extends_only_a_lease_still_held(db: Engine) -> None:
+    assert lease.try_acquire(db, "me", ttl_seconds=15)
+    assert lease.renew(db, "me", ttl_seconds=60)
+    assert lease.current_holder(db) == "me"
+    assert not lease.renew(db, "someone-else", ttl_seconds=60)
+    take_over(db, "standby")
+    assert not lease.renew(db, "me", ttl_seconds=60), "a renewal must never take a lease back"
+    assert lease.current_holder(db) == "standby"
+
+
+def test_a_pass_longer_than_the_ttl_keeps_its_lease(db: Engine) -> None:
+    ttl = 0.6
+    assert lease.try_acquire(db, "me", ttl_seconds=ttl)
+    with lease.kept(db, "me", ttl_seconds=ttl):
+        time.sleep(3 * ttl)  # a pass with 100 stores in flight
+        with session_scope(db) as session:
+            lease.fence(session, "me")  # raises LeaseLostError if it had expired
+    time.sleep(1.5 * ttl)  # the pass is over: no more renewals, the lease runs out
+    assert lease.current_holder(db) is None
