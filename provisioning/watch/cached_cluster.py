@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from provisioning.engines.base import LABEL_MANAGED_BY, MANAGED_BY, Check, Manifest
+from provisioning.engines.base import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY, Check, Manifest
 from provisioning.kube import FIELD_MANAGER, ClusterInfo, KubeCluster, WarningEvent
 from provisioning.readiness import Observation, event_fields, observe_namespace, observe_object
 from provisioning.watch.informer import Informer, Stale
@@ -30,6 +30,9 @@ from provisioning.watch.informer import Informer, Stale
 log = logging.getLogger(__name__)
 
 MANAGED = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+# The WP-cron CronJob's Jobs and pods (one per store every few minutes) decide no readiness:
+# left out, they would make a ready store's steady state cost events, wake-ups and CPU.
+NOT_CRON = f"{MANAGED},{LABEL_COMPONENT}!=cron"
 # kind -> (apiVersion, label selector, field selector, wakes the reconciler on change)
 WATCHED: dict[str, tuple[str, str, str, bool]] = {
     "Namespace": ("v1", MANAGED, "", True),
@@ -37,9 +40,9 @@ WATCHED: dict[str, tuple[str, str, str, bool]] = {
     "ServiceAccount": ("v1", "", "metadata.name=default", True),
     "StatefulSet": ("apps/v1", MANAGED, "", True),
     "Deployment": ("apps/v1", MANAGED, "", True),
-    "Job": ("batch/v1", MANAGED, "", True),
+    "Job": ("batch/v1", NOT_CRON, "", True),
     "Ingress": ("networking.k8s.io/v1", MANAGED, "", True),
-    "Pod": ("v1", MANAGED, "", False),
+    "Pod": ("v1", NOT_CRON, "", False),
     # Events carry no labels: every Warning, kept for the namespaces that ask (an Event lives an hour).
     "Event": ("v1", "", "type=Warning", False),
 }
