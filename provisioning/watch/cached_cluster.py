@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from provisioning.engines.base import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY, Check, Manifest
 from provisioning.kube import FIELD_MANAGER, ClusterInfo, KubeCluster, WarningEvent
@@ -28,6 +29,7 @@ from provisioning.readiness import Observation, event_fields, observe_namespace,
 from provisioning.watch.informer import Informer, Stale
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MANAGED = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 # The WP-cron CronJob's Jobs and pods (one per store every few minutes) decide no readiness:
@@ -129,12 +131,16 @@ class CachedCluster:
 
     # -- reads per store: from the cache ----------------------------------------------------
 
-    def observe(self, namespace: str, check: Check) -> Observation:
+    def _or_api(self, cached: Callable[[], T], direct: Callable[[], T]) -> T:
+        """The cache's answer, or the API's when the cache cannot give one (Stale)."""
         try:
-            return self._observe_cached(namespace, check)
+            return cached()
         except Stale:
             self.fallbacks += 1
-            return self.kube.observe(namespace, check)
+            return direct()
+
+    def observe(self, namespace: str, check: Check) -> Observation:
+        return self._or_api(lambda: self._observe_cached(namespace, check), lambda: self.kube.observe(namespace, check))
 
     def _observe_cached(self, namespace: str, check: Check) -> Observation:
         if check.kind == "Namespace":
@@ -154,20 +160,18 @@ class CachedCluster:
         )
 
     def warning_events(self, namespace: str) -> list[WarningEvent]:
-        try:
-            items = self.informers["Event"].in_namespace(namespace)
-        except Stale:
-            self.fallbacks += 1
-            return self.kube.warning_events(namespace)
-        return [WarningEvent(**event_fields(item)) for item in items]
+        return self._or_api(
+            lambda: [WarningEvent(**event_fields(e)) for e in self.informers["Event"].in_namespace(namespace)],
+            lambda: self.kube.warning_events(namespace),
+        )
 
     def pod_nodes(self, namespace: str) -> set[str]:
-        try:
-            pods = self.informers["Pod"].in_namespace(namespace)
-        except Stale:
-            self.fallbacks += 1
-            return self.kube.pod_nodes(namespace)
-        return {n for p in pods if (n := (p.get("spec") or {}).get("nodeName"))}
+        return self._or_api(
+            lambda: {
+                n for p in self.informers["Pod"].in_namespace(namespace) if (n := (p.get("spec") or {}).get("nodeName"))
+            },
+            lambda: self.kube.pod_nodes(namespace),
+        )
 
     # -- everything else: the API, as without a cache ---------------------------------------
 
