@@ -30,6 +30,12 @@ timed = ( s=$$EPOCHREALTIME; ( $(2) ); rc=$$?; \
 	printf '%s\t%s\n' '$(1)' "$$(awk -v a=$$s -v b=$$EPOCHREALTIME 'BEGIN{printf "%.1f", b-a}')" >> $(PHASES); \
 	exit $$rc )
 
+# pytest-xdist workers for `make test`. Most heavy tests wait on a cluster, a server or a
+# browser rather than compute, so more workers than cores pay; each worker has its own
+# control plane and PostgreSQL, and the packages that share a session's servers (the real
+# node, store software, backups, browser) run whole on one worker (tests/shared/scheduling.py).
+TEST_WORKERS ?= 3
+
 ## Set up everything (venv, PostgreSQL, Chromium, npm, the Kubernetes control plane, the
 ## Medusa build) and run every test. Installing packages and building the control plane run
 ## in parallel (apt waits on the network, go build on the CPU); --durations=25 lists the
@@ -40,7 +46,7 @@ test: venv
 	 $(call timed,control plane + real node build,./tools/k8s/build.sh && ./scripts/install-test-deps.sh >/dev/null && ./tools/node/build.sh && ./tools/node/coredns/build.sh >/dev/null && ./tools/node/netpol/build.sh >/dev/null && ./tools/node/traefik/build.sh >/dev/null && ./tools/s3/build.sh >/dev/null) & cp=$$!; \
 	 wait $$deps; a=$$?; wait $$cp; b=$$?; test $$a -eq 0 -a $$b -eq 0
 	@$(call timed,lint,$(PY) -m ruff check . && $(PY) -m ruff format --check .)
-	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 ## The edit-test loop (42 s on 2 idle cores): no control plane, PostgreSQL, browser, store software, real
 ## process, page rendering (AppTest), or any test with another heavy marker (see --fast in

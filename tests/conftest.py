@@ -86,6 +86,16 @@ def is_heavy(item: pytest.Item, *, light: frozenset[str] = LIGHT_MARKERS) -> boo
     return bool(HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())))
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`make test`'s `--dist loadgroup`: the packages that share a session's servers run whole
+    on one worker (tests/shared/scheduling.py)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.shared.scheduling import SharedServerScheduling
+
+    return SharedServerScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if uses_apptest(item):

@@ -60,14 +60,36 @@ class Timings:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.groups = {item.nodeid: group_of(item) for item in items}
+        for item in items:  # carried by the reports to pytest-xdist's controller, which collects nothing
+            item.user_properties.append((GROUP_PROPERTY, self.groups[item.nodeid]))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        group = self.groups.get(report.nodeid, "unit")
+        group = dict(report.user_properties).get(GROUP_PROPERTY) or self.groups.get(report.nodeid, "unit")
+        self.groups.setdefault(report.nodeid, group)
         self.seconds[group] += report.duration
         self.tests[group].add(report.nodeid)
 
 
 TIMINGS_KEY = pytest.StashKey[Timings]()
+GROUP_PROPERTY = "store_platform_group"
+WORKER_COMPONENTS = "store_platform_components"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On a pytest-xdist worker: hand the components it ran to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output[WORKER_COMPONENTS] = json.dumps(session.config.stash.get(COMPONENTS_KEY, {}))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """On pytest-xdist's controller: the components each worker ran join the summary."""
+    output = getattr(node, "workeroutput", {}) or {}
+    components = json.loads(output.get(WORKER_COMPONENTS, "{}"))
+    config = getattr(node, "config", None)
+    if config is not None and components:
+        config.stash.setdefault(COMPONENTS_KEY, {}).update(components)
 
 
 def pytest_configure(config: pytest.Config) -> None:
