@@ -32,6 +32,7 @@ pytest_plugins = [
     "tests.harness.pytest_plugin",
     "tests.postgres_plugin",
     "tests.shared.browser",
+    "pytester",
 ]
 
 # Markers that do not make a test heavy. Every other registered marker (cluster, postgres,
