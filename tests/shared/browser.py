@@ -20,6 +20,7 @@ CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 # by the rerun a status change triggers was missed that way (browser flake, run 1).
 TIMEOUT_MS = 30_000
 IDLE = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
+LOST_CODE = "Failed to fetch dynamically imported module"
 NOT_STALE = '() => !document.querySelector(\'[data-stale="true"], [data-testid="stSkeleton"]\')'
 
 
@@ -108,7 +109,16 @@ def sign_in(page: Any, username: str, password: str | None = None, *, attempts: 
 
     for _ in range(attempts):
         idle(page)
-        page.get_by_role("textbox", name="Username").fill(username)
+        name_box = page.get_by_role("textbox", name="Username")
+        # A new context loads Streamlit's widget code on first use. Under CI load Chromium
+        # once failed that fetch (shown in place of both inputs; the portal logged nothing):
+        # reload, as a person would.
+        lost_code = page.get_by_text(LOST_CODE).first
+        name_box.or_(lost_code).first.wait_for(timeout=TIMEOUT_MS)
+        if lost_code.is_visible():
+            page.reload()
+            continue
+        name_box.fill(username)
         page.get_by_role("textbox", name="Password").fill(password or PASSWORDS[username])
         page.get_by_role("button", name="Sign in").click()
         try:
