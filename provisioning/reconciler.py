@@ -253,9 +253,12 @@ class Reconciler(DriftCheck, PlanSteps, SuspensionSteps, UpgradeSteps, RestoreSt
                 else:
                     ahead = position - slots
                     line = "next in line" if ahead == 0 else f"{ahead} ahead of this one"
-                    store.message = (
+                    message = (
                         f"Queued: {self.settings.max_concurrent_provisioning} stores are being provisioned; {line}."
                     )
+                    if store.message == message:
+                        continue  # unchanged: no write (900 queued stores were 900 UPDATEs a pass)
+                    store.message = message
                 store.updated_at = now
                 session.add(store)
 

@@ -220,6 +220,11 @@ def test_concurrency_is_bounded_and_queue_is_explained(
     assert statuses.count(StoreStatus.PROVISIONING) == 2
     assert statuses.count(StoreStatus.REQUESTED) == 3
     assert "1 ahead" in reload(db, created[3].id).message
+    # A pass that moves nobody in the queue writes none of its rows.
+    queued_at = {s.id: reload(db, s.id).updated_at for s in created[2:]}
+    clock.advance(5)
+    reconciler.run_once()
+    assert {s.id: reload(db, s.id).updated_at for s in created[2:]} == queued_at
     cluster.make_all_ready()
     for _ in range(4):
         reconciler.run_once()
