@@ -32,7 +32,6 @@ import yaml
 from sqlmodel import Session, col, select
 
 from bench.profiling import InlineExecutor, write_report
-from bench.querycount import count_queries
 from bench.stats import percentile, summary
 from provisioning.db import make_engine, migrate
 from provisioning.engines import get_engine
@@ -463,7 +462,7 @@ class Provisioned:
         self.platform.db.dispose()
 
 
-def _rows(platform: Platform, ids: list[str]) -> list[Store]:
+def store_rows(platform: Platform, ids: list[str]) -> list[Store]:
     with Session(platform.db) as session:
         return list(session.exec(select(Store).where(col(Store.id).in_(ids))).all())
 
@@ -534,7 +533,7 @@ def provision(
         timeout = timeout or max(900.0, 4.0 * stores)  # 1,000 stores on 2 cores: about 40 min (API server CPU-bound)
         deadline = time.monotonic() + timeout
         while True:
-            rows = _rows(platform, ids)
+            rows = store_rows(platform, ids)
             failed = [r for r in rows if r.status == StoreStatus.FAILED]
             if failed:
                 raise BenchError(f"store {failed[0].name} failed: {failed[0].message}")
@@ -574,78 +573,6 @@ def provision(
         "pass_s": summary(passes, digits=3),
     }
     return result, Provisioned(platform, kube, settings, ids)
-
-
-# -- 2. steady state ---------------------------------------------------------------------------
-
-
-def steady_state(world: Provisioned, *, seconds: float) -> dict[str, Any]:
-    """Requests per minute of a reconciler (freshly started) while every store is ready."""
-    rows = _rows(world.platform, world.store_ids)
-    if not all(r.status == StoreStatus.READY for r in rows):
-        raise BenchError("steady state needs every store ready")
-    reconciler = Reconciler(world.platform.db, world.settings, lambda: world.kube, identity="bench-steady")
-    passes = 0
-    run_once = reconciler.run_once
-
-    def counted() -> bool:
-        nonlocal passes
-        passes += 1
-        return run_once()
-
-    reconciler.run_once = counted  # type: ignore[method-assign]
-    stop = threading.Event()
-    worker = threading.Thread(target=reconciler.run_forever, args=(stop,), name="bench-steady", daemon=True)
-    before = world.kube.snapshot()
-    with count_queries() as statements:
-        started, cpu_started, harness_before = time.monotonic(), time.process_time(), harness_cpu_seconds()
-        worker.start()
-        stop.wait(seconds)
-        rss_mb = resident_mb()  # with the caches full: every watched object of every store
-        stop.set()
-        worker.join(timeout=60)
-        elapsed = time.monotonic() - started
-        harness = sum(seconds - harness_before.get(tid, 0.0) for tid, seconds in harness_cpu_seconds().items())
-        cpu = time.process_time() - cpu_started - harness
-    trace = world.kube.snapshot().since(before)
-    return {
-        "stores": len(rows),
-        "seconds": round(elapsed, 1),
-        "reconcile_interval_seconds": world.settings.reconcile_interval_seconds,
-        "passes": passes,
-        "requests": trace.total,
-        "requests_per_min": round(60 * trace.total / elapsed, 1),
-        "requests_by_kind": dict(trace.counts),
-        "db_statements_per_pass": round(len(statements) / max(1, passes), 1),
-        # The bench process hosts the reconciler; the test harness's threads (its fake volume
-        # provisioner lists every claim each second) are subtracted (harness_cpu_seconds).
-        "reconciler_rss_mb": round(rss_mb, 1),
-        "reconciler_cpu_s_per_min": round(60 * cpu / elapsed, 2),
-    }
-
-
-HARNESS_THREADS = ("fake-provisioner", "controlplane-logs")
-
-
-def harness_cpu_seconds() -> dict[int, float]:
-    """CPU seconds used so far by each of the harness's own threads in this process (not the
-    product's): with 100 stores its fake provisioner alone took about 15 s a minute."""
-    used: dict[int, float] = {}
-    ticks = os.sysconf("SC_CLK_TCK")
-    for thread in threading.enumerate():
-        if thread.name.startswith(HARNESS_THREADS) and thread.native_id is not None:
-            with contextlib.suppress(OSError):
-                fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1].split()
-                used[thread.native_id] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return used
-
-
-def resident_mb() -> float:
-    """This process's resident memory now (VmRSS), in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 # -- profile: one store, request to ready --------------------------------------------------
@@ -692,7 +619,7 @@ def profile_one_store(world: Provisioned, out_dir: Path, *, timeout: float = 120
             pass_profiler.disable()
         in_passes += time.perf_counter() - started
         passes += 1
-        row = _rows(world.platform, [store.id])[0]
+        row = store_rows(world.platform, [store.id])[0]
         if row.status == StoreStatus.READY:
             break
         if row.status == StoreStatus.FAILED or time.monotonic() > deadline:

@@ -120,6 +120,9 @@ def headline(results: dict[str, Any], config: Any) -> dict[str, Any]:
         if "reconciler_rss_mb" in run:
             flat[f"reconciler_rss_mb_{n}"] = run["reconciler_rss_mb"]
             flat[f"reconciler_cpu_s_per_min_{n}"] = run["reconciler_cpu_s_per_min"]
+        if "startup_requests" in run:  # a fresh reconciler's LISTs and WATCHes, before the window
+            flat[f"steady_startup_requests_{n}"] = run["startup_requests"]
+            flat[f"steady_startup_s_{n}"] = run["startup_s"]
     if len(steady) >= 2:
         small = min(steady, key=int)
         for size in sorted(set(steady) - {small}, key=int):

@@ -19,10 +19,10 @@ from bench.cluster import (
     profile_one_store,
     provision,
     say,
-    steady_state,
 )
 from bench.floor import ready_floor
 from bench.pickup import pickup
+from bench.steady import steady_state
 from provisioning.settings import Settings
 
 PHASES = ("apply", "provision", "pickup", "ui", "api")
