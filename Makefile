@@ -36,17 +36,32 @@ timed = ( s=$$EPOCHREALTIME; ( $(2) ); rc=$$?; \
 # node, store software, backups, browser) run whole on one worker (tests/shared/scheduling.py).
 TEST_WORKERS ?= 3
 
+# What only some tests need (the real node's pieces, the S3 server, Medusa, the images) is
+# built beside the tests by scripts/background-builds.sh, one exit code per build in
+# $(BUILDS); the fixtures that need one wait for it, and its tests are scheduled last
+# meanwhile (tests/shared/builds.py). On a warm machine every one is a cache hit.
+BUILDS ?= .local/builds
+
 ## Set up everything (venv, PostgreSQL, Chromium, npm, the Kubernetes control plane, the
-## Medusa build) and run every test. Installing packages and building the control plane run
-## in parallel (apt waits on the network, go build on the CPU); --durations=25 lists the
-## slowest tests, and the last lines say which real components ran and where the time went.
+## real node, Medusa, the images) and run every test. Debian packages and the control plane
+## build first, in parallel (apt waits on the network, go build on the CPU); the rest builds
+## beside the tests. --durations=25 lists the slowest tests, and the last lines say which
+## real components ran and where the time went.
 test: venv
-	@mkdir -p $(dir $(PHASES)) && : > $(PHASES)
-	@$(call timed,install test deps + store software + images,$(MAKE) --no-print-directory test-deps store-software test-images) & deps=$$!; \
-	 $(call timed,control plane + real node build,./tools/k8s/build.sh && ./scripts/install-test-deps.sh >/dev/null && ./tools/node/build.sh && ./tools/node/coredns/build.sh >/dev/null && ./tools/node/netpol/build.sh >/dev/null && ./tools/node/traefik/build.sh >/dev/null && ./tools/s3/build.sh >/dev/null) & cp=$$!; \
-	 wait $$deps; a=$$?; wait $$cp; b=$$?; test $$a -eq 0 -a $$b -eq 0
-	@$(call timed,lint,$(PY) -m ruff check . && $(PY) -m ruff format --check .)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
+	@mkdir -p $(dir $(PHASES)) && : > $(PHASES) && rm -rf $(BUILDS) && mkdir -p $(BUILDS); \
+	 $(call timed,install test deps,./scripts/install-test-deps.sh) & deps=$$!; \
+	 $(call timed,control plane build,./tools/k8s/build.sh) & cp=$$!; \
+	 wait $$deps || exit 1; \
+	 PY=$(PY) ./scripts/background-builds.sh $(BUILDS) store & store=$$!; \
+	 wait $$cp || exit 1; \
+	 PY=$(PY) ./scripts/background-builds.sh $(BUILDS) go & go=$$!; \
+	 $(call timed,lint,$(PY) -m ruff check . && $(PY) -m ruff format --check .) || exit 1; \
+	 STORE_PLATFORM_BUILDS=$(abspath $(BUILDS)) \
+	   $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS); rc=$$?; \
+	 wait $$store; s=$$?; wait $$go; g=$$?; \
+	 if [ $$s -ne 0 ] || [ $$g -ne 0 ]; then echo "make test: a build beside the tests failed: $(BUILDS)/*.log" >&2; \
+	   [ $$rc -ne 0 ] || rc=1; fi; \
+	 exit $$rc
 
 ## The edit-test loop (42 s on 2 idle cores): no control plane, PostgreSQL, browser, store software, real
 ## process, page rendering (AppTest), or any test with another heavy marker (see --fast in

@@ -24,6 +24,8 @@ from typing import TypeVar
 
 import pytest
 
+from tests.shared import builds
+from tests.shared.builds import wait_for_builds
 from tests.shared.servers import free_port
 from tests.shared.waiting import wait_for
 from tests.store_software.medusa import ComponentMissing
@@ -75,6 +77,7 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
 
 def build_versitygw(log: Path, timeout: float = 900) -> Path:
     """The versitygw binary: built (about 2 minutes cold) or taken from the cache."""
+    wait_for_builds(*builds.S3)  # under `make test` it may still be building beside the tests
     go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
     cached = subprocess.run(["bash", str(S3_BUILD_SCRIPT), "--print"], capture_output=True, text=True, check=False)
     if cached.returncode != 0 and go is None:

@@ -5,7 +5,8 @@ the stand-in images imported into it, and the local-path provisioner. Opt-in on 
 ``ingress_url`` (Traefik, the cluster's ingress controller, for the rest of the session)
 and ``network_policies`` (kube-network-policies enforcing NetworkPolicies, for one test).
 Nothing here builds for minutes: missing binaries or images are a skip naming the command
-(``make real-node``), which CI=true turns into a failure.
+(``make real-node``), which CI=true turns into a failure. Under `make test` they may still
+be building beside the tests: each fixture first waits for what it needs (shared/builds.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from tests.harness.realnode import (
     tool_version,
     unavailable_reason,
 )
+from tests.shared import builds
+from tests.shared.builds import wait_for_builds
 from tests.shared.report import record_component
 from tools.images.build import IMAGES, build_image, rootfs_cached
 
@@ -46,6 +49,7 @@ class RealCluster:
 
 @pytest.fixture(scope="session")
 def real_cluster(control_plane: ControlPlane, pytestconfig: pytest.Config) -> Iterator[RealCluster]:
+    wait_for_builds(*builds.REAL_NODE)
     reason = unavailable_reason()
     if reason:
         pytest.skip(reason)
@@ -88,6 +92,7 @@ def real_cluster(control_plane: ControlPlane, pytestconfig: pytest.Config) -> It
 @pytest.fixture(scope="session")
 def ingress_url(real_cluster: RealCluster, pytestconfig: pytest.Config) -> str:
     """Traefik serving IngressClass ``traefik`` on the real node's cluster; its base URL."""
+    wait_for_builds(*builds.INGRESS)
     reason = ingress_unavailable_reason()
     if reason:
         pytest.skip(reason)
@@ -99,6 +104,7 @@ def ingress_url(real_cluster: RealCluster, pytestconfig: pytest.Config) -> str:
 @pytest.fixture
 def network_policies(real_cluster: RealCluster, pytestconfig: pytest.Config) -> Iterator[RealNode]:
     """kube-network-policies enforcing NetworkPolicies on the real node, for one test."""
+    wait_for_builds(*builds.NETWORK_POLICIES)
     reason = netpol_unavailable_reason()
     if reason:
         pytest.skip(reason)

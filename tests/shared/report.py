@@ -145,9 +145,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
             write(f"  {name:<22} {version}")
     phases = _phases()
     if phases:
-        write("  phases before the tests:")
+        write('  build phases (wall time; those "beside the tests" overlapped them):')
         for name, seconds in phases:
-            write(f"    {name:<30} {seconds:7.1f}s")
+            write(f"    {name:<36} {seconds:7.1f}s")
     write(f"  tests by group (setup + call + teardown; a test counts in its first group of {', '.join(GROUP_ORDER)}):")
     for group, seconds in sorted(timings.seconds.items(), key=lambda kv: -kv[1]):
         write(f"    {group:<30} {seconds:7.1f}s  {len(timings.tests[group]):4d} tests")

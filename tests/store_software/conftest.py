@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.shared import builds
+from tests.shared.builds import wait_for_builds
 from tests.shared.report import record_component
 from tests.shared.servers import free_port
 from tests.store_software.medusa import (
@@ -90,6 +92,7 @@ def _component(factory):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def medusa_build(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> MedusaBuild:
+    wait_for_builds(*builds.MEDUSA)  # under `make test` it may still be building beside the tests
     log = tmp_path_factory.mktemp("medusa-build") / "build.log"
     build: MedusaBuild = _component(lambda: build_medusa(log))
     record_component(pytestconfig, "Medusa", f"{build.medusa_version} on Node {build.node_version}")

@@ -135,45 +135,34 @@ def test_runs_as_a_user_without_a_home(shop: Shop, app_copy: MedusaBuild, scratc
 @pytest.mark.store_software
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_runs_with_a_read_only_app_directory(shop: Shop, app_copy: MedusaBuild, tmp_path: Path) -> None:
-    """The app directory is a read-only mount (EROFS even for root), on a fresh database, so
-    every migration runs against a node_modules nothing may write to."""
-    sandbox = Sandbox(read_only_app=True)
-    _available(sandbox)
-    _, url = new_database(shop.postgres)
-    home = tmp_path / "home"
-    home.mkdir()
-    env = store_environment(app_copy, database_url=url, redis_url=None, port=free_port(), config_home=home)
-    probe = subprocess.run(
-        sandbox.wrap(["touch", str(app_copy.server_dir / "probe")]),
-        env={"APP_DIR": str(app_copy.server_dir), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert probe.returncode != 0 and "Read-only file system" in probe.stderr
-    run = run_setup(app_copy, env, sandbox)
-    assert run.returncode == 0, run.output[-5000:]
-    with StoreServer(app_copy, env, log=tmp_path / "server.log", sandbox=sandbox) as server:
-        _sells_the_sample_product(server, env["MEDUSA_PUBLISHABLE_KEY"])
-
-
-@pytest.mark.store_software
-@pytest.mark.slow
-@pytest.mark.timeout(1800)
-def test_runs_with_only_tmp_writable(shop: Shop, app_copy: MedusaBuild, scratch: Path, tmp_path: Path) -> None:
-    """As in the pod: uid `nobody`, the whole root filesystem read-only, a fresh tmpfs on
-    /tmp, the uploads directory the only other writable path, HOME and XDG_CONFIG_HOME
-    at /tmp as the image's ENV sets them."""
+def test_runs_as_in_the_pod_on_a_fresh_database(
+    shop: Shop, app_copy: MedusaBuild, scratch: Path, tmp_path: Path
+) -> None:
+    """As in the pod: uid `nobody`, the whole root filesystem read-only (the app directory
+    too: EROFS even for root), a fresh tmpfs on /tmp, the uploads directory the only other
+    writable path, HOME and XDG_CONFIG_HOME at /tmp as the image's ENV sets them; and a
+    fresh database, so every migration runs against a node_modules nothing may write to.
+    (One server run for both conditions: each Medusa setup and start costs a minute of CPU.)"""
     static = owned_by_user(scratch / "uploads")
     sandbox = Sandbox(user=UNPRIVILEGED_USER, read_only_root=True, static_dir=static)
     _available(sandbox)
-    env = {**shop.env, "PORT": str(free_port()), "HOME": "/tmp", "XDG_CONFIG_HOME": "/tmp", "TMPDIR": "/tmp"}
-    env["PATH"] = env["PATH"].replace(str(shop.build.node_bin), str(app_copy.node_bin))
+    as_root = Sandbox(read_only_root=True, static_dir=static)
+    paths = {"APP_DIR": str(app_copy.server_dir), "PATH": "/usr/bin:/bin"}
+    app_probe = as_root.wrap(["touch", str(app_copy.server_dir / "probe")])
+    probe = subprocess.run(app_probe, env=paths, capture_output=True, text=True, check=False)
+    assert probe.returncode != 0 and "Read-only file system" in probe.stderr, probe
+    upload = app_copy.server_dir / "static" / "probe"
+    uploads = subprocess.run(as_root.wrap(["sh", "-c", f"touch {upload} && rm {upload}"]), env=paths, check=False)
+    assert uploads.returncode == 0, "the uploads directory should stay writable in the sandbox"
+    _, url = new_database(shop.postgres)
+    env = store_environment(
+        app_copy, database_url=url, redis_url=shop.env.get("REDIS_URL"), port=free_port(), config_home="/tmp"
+    )
     run = run_setup(app_copy, env, sandbox)
     assert run.returncode == 0, run.output[-5000:]
     with StoreServer(app_copy, env, log=tmp_path / "server.log", sandbox=sandbox) as server:
-        _sells_the_sample_product(server, shop.key)
+        # The fresh key and database: only this run's migrations and seed can answer.
+        _sells_the_sample_product(server, env["MEDUSA_PUBLISHABLE_KEY"])
 
 
 # -- the Dockerfile --------------------------------------------------------------------------
