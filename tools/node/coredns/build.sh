@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Build CoreDNS (cluster DNS of the real test node) from its Go module and cache it.
 #
-# What: `go install github.com/coredns/coredns@$COREDNS_VERSION` (CoreDNS's own go.mod and
-# go.sum, every in-tree plugin; the `kubernetes` plugin is the one the node uses). Its own
-# script and cache key, so a CoreDNS bump never rebuilds kubelet or containerd
+# What: cmd/, a main package that imports CoreDNS v$COREDNS_VERSION's coremain and the
+# plugins the node's Corefile uses (CoreDNS's compile-time plugin selection; cmd/go.sum pins
+# every module). 595 packages besides the standard library, against 1,170 for the full
+# `github.com/coredns/coredns` with every in-tree plugin (the cloud DNS SDKs, tracing, etcd).
+# Its own script and cache key, so a CoreDNS bump never rebuilds kubelet or containerd
 # (tools/node/build.sh). The cache sits under the node's cache root, so the real node's
 # sweep (tests/harness/realnode.py) also kills a CoreDNS a killed run left behind.
 #
@@ -14,7 +16,7 @@
 # Env:   STORE_PLATFORM_NODE_CACHE  cache root (default ~/.cache/store-platform/k8s-node)
 #        GO                         go binary (default: go on PATH; CoreDNS 1.15 needs Go >= 1.26)
 #
-# Key: coredns-<version>-<sha256 of VERSION and this script>.
+# Key: coredns-<version>-<sha256 of VERSION, this script and cmd/>.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,7 +28,7 @@ die() { echo "coredns/build.sh: error: $*" >&2; exit 1; }
 source "$here/VERSION"
 : "${COREDNS_VERSION:?missing in VERSION}"
 
-key="coredns-${COREDNS_VERSION}-$(cat VERSION build.sh | sha256sum | cut -c1-16)"
+key="coredns-${COREDNS_VERSION}-$(cat VERSION build.sh cmd/go.mod cmd/go.sum cmd/main.go | sha256sum | cut -c1-16)"
 cache_root="${STORE_PLATFORM_NODE_CACHE:-$HOME/.cache/store-platform/k8s-node}"
 dest="$cache_root/$key"
 
@@ -59,13 +61,18 @@ tmp="$(mktemp -d "$cache_root/.tmp-$key.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/bin"
 pkg=github.com/coredns/coredns
-echo "coredns/build.sh: go install $pkg@$COREDNS_VERSION" >&2
-CGO_ENABLED=0 GOFLAGS="-buildvcs=false" GOBIN="$tmp/bin" "$GO" install -trimpath \
-    -ldflags "-s -w -X $pkg/coremain.GitCommit=$COREDNS_VERSION" "$pkg@$COREDNS_VERSION" \
+grep -q "$pkg $COREDNS_VERSION" cmd/go.mod || die "cmd/go.mod does not require $pkg $COREDNS_VERSION"
+echo "coredns/build.sh: go build ./cmd (CoreDNS $COREDNS_VERSION, the node's plugins)" >&2
+(cd cmd && CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=readonly" "$GO" build -trimpath \
+    -ldflags "-s -w -X $pkg/coremain.GitCommit=$COREDNS_VERSION" -o "$tmp/bin/coredns" .) \
     || die "coredns build failed"
 "$tmp/bin/coredns" -version | grep -q "CoreDNS-${COREDNS_VERSION#v}" \
     || die "coredns does not report ${COREDNS_VERSION#v}"
-"$tmp/bin/coredns" -plugins | grep -qx "kubernetes" || die "coredns has no kubernetes plugin"
+plugins="$("$tmp/bin/coredns" -plugins)"
+for plugin in bind errors ready kubernetes cache loadbalance template; do  # the node's Corefile
+    grep -qx "$plugin" <<<"$plugins" || die "coredns has no $plugin plugin"
+done
+! grep -qx route53 <<<"$plugins" || die "coredns was built with every plugin, not the node's (cmd/)"
 
 elapsed=$(( $(date +%s) - start ))
 echo "coredns=$elapsed" >"$tmp/TIMINGS"
