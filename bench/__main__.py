@@ -58,6 +58,9 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Config]:
     parser.add_argument("--api-keepalive", action="store_true", help="API clients keep one connection each")
     parser.add_argument("--interval", type=float, help="RECONCILE_INTERVAL_SECONDS (default: the product default)")
     parser.add_argument("--concurrency", type=int, help="MAX_CONCURRENT_PROVISIONING (default: the largest size)")
+    parser.add_argument(
+        "--floor-rounds", type=int, choices=(1, 2), help="2: ours, floor, floor, ours (default); 1: ours, floor"
+    )
     parser.add_argument("--phases", type=_phases, help=f"subset of {','.join(PHASES)} (default all)")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile reports")
     parser.add_argument("--output", type=Path, help="JSON path (default bench/results/latest.json, quick.json)")
@@ -76,6 +79,7 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Config]:
         ("api_clients", "api_clients"),
         ("interval", "interval"),
         ("concurrency", "concurrency"),
+        ("floor_rounds", "floor_rounds"),
         ("phases", "phases"),
     ):
         value = getattr(args, name)

@@ -64,6 +64,34 @@ def test_headline_takes_the_steady_ratio_and_the_largest_run() -> None:
     assert rows["apply_vs_floor_ratio"]["met"] is None  # not measured: neither met nor missed
 
 
+def test_the_floor_ratio_is_ours_over_the_floor_averaged_over_the_abba_rounds() -> None:
+    def ready_in(seconds: float) -> dict[str, float]:
+        return {"total_to_ready_s": seconds}
+
+    run = {
+        "stores_per_minute": 30.0,
+        "stores_per_minute_accepted": 60.0,
+        "total_to_ready_s": 120.0,
+        "total_to_accepted_s": 5.0,
+        "time_to_accepted_s": {"p50": 1.0},
+        "time_to_ready_s": {"p50": 4.0, "p95": 5.0},
+        "apply_ms": {"p50": 100.0},
+        "requests_per_store": 19.0,
+    }
+    one_pair = {"provisioning": {"100": run}, "floor": {"100": ready_in(100.0)}}
+    assert report.headline(one_pair, Config())["ready_vs_cluster_floor_100"] == 1.2
+    abba = {
+        "provisioning": {"100": run},  # A ... A: ours 120 s, then 90 s
+        "provisioning_repeat": {"100": ready_in(90.0)},
+        "floor": {"100": ready_in(60.0)},  # ... B B ...: the floor 60 s, then 90 s
+        "floor_rounds": {"100": [ready_in(60.0), ready_in(90.0)]},
+    }
+    flat = report.headline(abba, Config())
+    assert flat["cluster_floor_ready_s_100"] == 75.0
+    assert flat["ready_vs_cluster_floor_100"] == 1.4  # 105 / 75
+    assert (flat["ready_vs_cluster_floor_100_pair1"], flat["ready_vs_cluster_floor_100_pair2"]) == (2.0, 1.0)
+
+
 @pytest.mark.parametrize(
     ("method", "path", "label"),
     [
@@ -89,6 +117,7 @@ def test_cli_defaults_are_the_issue_sizes_and_quick_is_tiny() -> None:
     _, full = parse([])
     assert (full.sizes, full.steady_sizes) == ([1, 20, 100], [10, 100, 1000])
     assert (full.my_stores_rows, full.admin_rows) == (1000, 10000)
+    assert full.floor_rounds == 2 and parse(["--floor-rounds", "1"])[1].floor_rounds == 1
     args, quick = parse(["--quick", "--sizes", "1,2", "--ui-rows", "10,20"])
     assert quick.quick and quick.sizes == [1, 2] and (quick.my_stores_rows, quick.admin_rows) == (10, 20)
     assert args.output.name == "quick.json"
