@@ -48,7 +48,7 @@ def test_a_build_that_never_ends_fails_after_the_timeout(beside: Path) -> None:
 @pytest.mark.parametrize(
     ("path", "needs"),
     [
-        ("tests/real_node/", ("node", "coredns", "images", "traefik", "netpol")),
+        ("tests/real_node/", ("node", "coredns", "images")),
         ("tests/store_software/test_store_order.py", ("medusa",)),
         ("tests/cluster/test_upgrades.py", ("s3",)),
         ("tests/cluster/test_lifecycle.py", ()),

@@ -39,6 +39,17 @@ from tools.images.build import IMAGES, build_image, rootfs_cached
 POSTGRES_IMAGE = IMAGES["postgres-standin"].ref
 
 
+LAST_FIXTURES = frozenset({"ingress_url", "network_policies"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that need Traefik or the policy enforcer run last: on a cold machine those
+    are the last builds beside the tests, and the node's other tests need neither."""
+    late = [item for item in items if LAST_FIXTURES & set(getattr(item, "fixturenames", ()))]
+    if late:
+        items[:] = [item for item in items if item not in late] + late
+
+
 @dataclass
 class RealCluster:
     control_plane: ControlPlane
