@@ -26,7 +26,7 @@ from provisioning.backups.s3 import S3Client
 from provisioning.models import BackupStatus, StoreStatus
 from provisioning.reconciler import Reconciler
 from tests.backups.servers import Versitygw, build_versitygw
-from tests.shared.platform import StorePlatform
+from tests.shared.platform import StorePlatform, status_is
 from tests.shared.portal import unique
 from tests.shared.report import record_component
 from tests.shared.waiting import wait_for
@@ -98,7 +98,7 @@ def test_backup_retention_and_restore_with_real_jobs_urls_and_object_store(
     kube = world.kube
     assert kube is not None
     store = world.create("saved")
-    world.drive(store.id, lambda s: s.status == StoreStatus.READY)
+    world.drive(store.id, status_is(StoreStatus.READY))
     ns = store.namespace
     driver = world.make_reconciler("backup-driver", fresh_client=False)
 
@@ -156,7 +156,7 @@ def test_backup_retention_and_restore_with_real_jobs_urls_and_object_store(
     fetched.mkdir()
     play("download.sh", fetched, run_secret(world, ns, restore_name))
     assert (fetched / "database").read_bytes() == (work / "database").read_bytes()
-    restored = world.drive(store.id, lambda s: s.status == StoreStatus.READY)
+    restored = world.drive(store.id, status_is(StoreStatus.READY))
     assert "restored from the backup" in restored.message
     assert kube.get("networking.k8s.io/v1", "Ingress", "store", namespace=ns) is not None
     assert world.actions(store.id)[-2:] == ["store.restore_requested", "store.restored"]
@@ -169,7 +169,7 @@ def test_a_medusa_store_is_backed_up_and_restored_with_its_own_database_image(
     assert kube is not None
     store = world.stores.create_store(world.alice, unique("medusa-saved"), engine="medusa")
     world.created.append(store)
-    world.drive(store.id, lambda s: s.status == StoreStatus.READY, timeout=150)
+    world.drive(store.id, status_is(StoreStatus.READY), timeout=150)
     ns = store.namespace
     driver = world.make_reconciler("medusa-backup-driver", fresh_client=False)
 
@@ -196,7 +196,7 @@ def test_a_medusa_store_is_backed_up_and_restored_with_its_own_database_image(
     for deployment in ("medusa-server", "medusa-worker", "redis"):
         assert kube.get("apps/v1", "Deployment", deployment, namespace=ns)["spec"]["replicas"] == 0  # type: ignore[index]
     assert kube.get("apps/v1", "StatefulSet", "postgres", namespace=ns)["spec"]["replicas"] == 1  # type: ignore[index]
-    assert world.drive(store.id, lambda s: s.status == StoreStatus.READY, timeout=150).restore_phase == ""
+    assert world.drive(store.id, status_is(StoreStatus.READY), timeout=150).restore_phase == ""
 
 
 def test_a_woocommerce_store_is_cloned_from_a_backup_into_a_new_store(world: StorePlatform, tmp_path: Path) -> None:
@@ -205,7 +205,7 @@ def test_a_woocommerce_store_is_cloned_from_a_backup_into_a_new_store(world: Sto
     kube = world.kube
     assert kube is not None
     source = world.create("origin")
-    world.drive(source.id, lambda s: s.status == StoreStatus.READY)
+    world.drive(source.id, status_is(StoreStatus.READY))
     driver = world.make_reconciler("clone-driver", fresh_client=False)
     backup = world.stores.backup_store(world.alice, source.id)
     passes_until(driver, lambda: world.stores.list_backups(world.alice, source.id)[0].status == BackupStatus.RUNNING)
@@ -227,7 +227,7 @@ def test_a_woocommerce_store_is_cloned_from_a_backup_into_a_new_store(world: Sto
     play("download.sh", fetched, run_secret(world, ns, manifests.job_name("restore", restore_run_id(row))))
     assert (fetched / "database").read_bytes() == (work / "database").read_bytes(), "the source's data"
 
-    ready = world.drive(clone.id, lambda s: s.status == StoreStatus.READY, timeout=150)
+    ready = world.drive(clone.id, status_is(StoreStatus.READY), timeout=150)
     assert "a copy of the backup" in ready.message and ready.ready_at is not None
     rerun = kube.get("batch/v1", "Job", "store-setup", namespace=ns)
     assert rerun is not None and rerun["metadata"]["uid"] != setup_uid, "setup ran again to adopt the copy"

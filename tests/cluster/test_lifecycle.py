@@ -7,7 +7,7 @@ Each test drives the real service and reconciler and reads the result back from 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from provisioning.errors import ClusterRejectedError
 from provisioning.kube import KubeCluster
 from provisioning.models import Store, StoreStatus
 from provisioning.operations.store_logs import SIMULATED
-from tests.shared.platform import StorePlatform
+from tests.shared.platform import StorePlatform, status_is
 from tests.shared.portal import unique
 
 pytestmark = pytest.mark.cluster
@@ -38,10 +38,6 @@ def world(tmp_path: Path, control_plane: Any) -> Iterator[World]:
     w = World(tmp_path, control_plane.kubeconfig)
     yield w
     w.db.dispose()
-
-
-def status_is(*statuses: str) -> Callable[[Store], bool]:
-    return lambda store: store.status in statuses
 
 
 def test_store_becomes_ready_with_every_object_as_intended(world: World) -> None:

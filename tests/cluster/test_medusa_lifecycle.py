@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from provisioning.errors import ClusterRejectedError
 from provisioning.kube import KubeCluster
 from provisioning.models import Store, StoreStatus
 from tests.provisioning.test_tenancy import quantity
-from tests.shared.platform import StorePlatform
+from tests.shared.platform import StorePlatform, status_is
 from tests.shared.portal import unique
 
 pytestmark = pytest.mark.cluster
@@ -68,10 +68,6 @@ def world(tmp_path: Path, control_plane: Any) -> Iterator[World]:
     w = World(tmp_path, control_plane.kubeconfig)
     yield w
     w.cleanup()
-
-
-def status_is(*statuses: str) -> Callable[[Store], bool]:
-    return lambda store: store.status in statuses
 
 
 def charged(pod: dict[str, Any]) -> dict[str, Decimal]:

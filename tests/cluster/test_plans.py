@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from provisioning.models import StoreStatus
-from tests.shared.platform import StorePlatform
+from tests.shared.platform import StorePlatform, status_is
 from tests.shared.portal import unique
 from tests.shared.waiting import wait_for
 
@@ -44,7 +44,7 @@ def test_order_on_medium_then_change_to_large(world: StorePlatform) -> None:
     catalog = world.settings.catalog
     store = world.stores.create_store(world.alice, unique("plans"), plan="medium")
     world.created.append(store)
-    world.drive(store.id, lambda s: s.status == StoreStatus.READY)
+    world.drive(store.id, status_is(StoreStatus.READY))
     ns = store.namespace
     medium = catalog.get("medium").for_engine("woocommerce")
     hard = kube.get("v1", "ResourceQuota", "store-quota", namespace=ns)["spec"]["hard"]  # type: ignore[index]

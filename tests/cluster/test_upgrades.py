@@ -30,7 +30,7 @@ from provisioning.service import StoreService
 from provisioning.settings import Settings
 from tests.backups.servers import Versitygw
 from tests.cluster.test_backups import passes_until, play, run_secret, s3_server  # noqa: F401 (fixture)
-from tests.shared.platform import StorePlatform
+from tests.shared.platform import StorePlatform, status_is
 
 pytestmark = pytest.mark.cluster
 
@@ -96,7 +96,7 @@ def test_an_upgrade_applies_the_new_versions_and_survives_a_worker_replaced_half
     world: StorePlatform, tmp_path: Path
 ) -> None:
     store = world.create("upgraded")
-    world.drive(store.id, lambda s: s.status == StoreStatus.READY)
+    world.drive(store.id, status_is(StoreStatus.READY))
     ns = store.namespace
     moved = moved_pins(world)
     service = StoreService(world.db, moved)
@@ -127,7 +127,7 @@ def test_an_upgrade_whose_step_cannot_run_rolls_back_to_the_old_versions_and_the
     kube = world.kube
     assert kube is not None
     store = world.create("rollback")
-    world.drive(store.id, lambda s: s.status == StoreStatus.READY)
+    world.drive(store.id, status_is(StoreStatus.READY))
     ns = store.namespace
     name = f"deny-new-setup-{store.id[:8]}"
     policy = {

@@ -31,6 +31,11 @@ from tests.shared.waiting import wait_for
 R = TypeVar("R", bound=Reconciler)
 
 
+def status_is(*statuses: str) -> Callable[[Store], bool]:
+    """For `StorePlatform.drive`: the store is in one of `statuses`."""
+    return lambda store: store.status in statuses
+
+
 def store_row(db: Engine, store_id: str) -> Store:
     """The store's row as it is now in the database."""
     with Session(db) as session:

@@ -1,7 +1,7 @@
 """Wake-ups: an intent starts a reconciler pass at once, not at the next interval.
 
-The reconcile interval here is 30 s, so anything picked up within a second came from a
-wake-up: in-process (portal and reconciler on one engine) and, on PostgreSQL, across
+The reconcile interval here is an hour, so anything picked up within the tests' bound came
+from a wake-up: in-process (portal and reconciler on one engine) and, on PostgreSQL, across
 "processes" (two engines, LISTEN/NOTIFY), including after the listener's connection is
 killed. Polling as the safety net and the backoff are covered too.
 """
@@ -29,10 +29,11 @@ from tests.shared.platform import store_row
 from tests.shared.portal import create_users, make_settings
 from tests.shared.waiting import wait_for
 
-INTERVAL = 30.0  # far longer than any wait below: a pickup within PICKUP is a wake-up
-# The bound on a woken pass: generous for a loaded 2-core CI machine (1 s failed there once),
-# still a sixth of the interval, so only a wake-up can meet it.
-PICKUP = 5.0
+INTERVAL = 3600.0  # far longer than any wait below: a pickup within PICKUP is a wake-up
+# The bound on a woken pass. What proves the wake-up is the interval, not this bound: it only
+# has to hold on a 2-core CI machine at load 14 (5 s failed there once, with Go builds beside
+# the tests; a woken pass takes milliseconds on an idle one, see bench `pickup_p50_ms`).
+PICKUP = 30.0
 
 
 class Passes:
@@ -156,7 +157,7 @@ def test_a_burst_of_orders_is_coalesced(tmp_path: Path, db: Engine, settings: Se
         wait_for(passes.started.is_set, timeout=PICKUP, what="the woken pass")
         ids = [first.id] + [stores.create_store(alice, f"shop-{i}").id for i in range(1, 30)]
         passes.gate.set()  # pass 2, then one more for the 29 that came meanwhile
-        wait_for(lambda: all(applied(db, i)() for i in ids), timeout=5, what="all 30 orders to be applied")
+        wait_for(lambda: all(applied(db, i)() for i in ids), timeout=PICKUP, what="all 30 orders to be applied")
         assert passes.count in (2, 3)  # pass 2 saw all 30 (the gate held it before it read)
         wait_for(lambda: passes.count == 3, timeout=PICKUP, what="the pass for the wake-ups during pass 2")
         assert not for_database(db).wait(0)  # cleared by pass 3, nothing since: no pass 4 until the interval
