@@ -40,8 +40,9 @@ def test_the_full_run_checks_every_target_of_the_issue() -> None:
     assert metrics["ready_vs_cluster_floor_100"].met(1.5) and not metrics["ready_vs_cluster_floor_100"].met(1.51)
 
 
-def test_headline_takes_the_steady_ratio_and_the_largest_run() -> None:
-    run = {
+def provisioning_run(**overrides: object) -> dict[str, object]:
+    """One provisioning phase's result, as bench.cluster.provision reports it."""
+    run: dict[str, object] = {
         "stores_per_minute": 30.0,
         "stores_per_minute_accepted": 60.0,
         "total_to_ready_s": 10.0,
@@ -51,6 +52,11 @@ def test_headline_takes_the_steady_ratio_and_the_largest_run() -> None:
         "apply_ms": {"p50": 100.0},
         "requests_per_store": 40.0,
     }
+    return run | overrides
+
+
+def test_headline_takes_the_steady_ratio_and_the_largest_run() -> None:
+    run = provisioning_run()
     results = {
         "provisioning": {"1": dict(run, time_to_ready_s={"p50": 2.0, "p95": 2.0}), "100": run},
         "steady": {"10": {"requests_per_min": 10.0}, "100": {"requests_per_min": 12.0}},
@@ -68,16 +74,7 @@ def test_the_floor_ratio_is_ours_over_the_floor_averaged_over_the_abba_rounds() 
     def ready_in(seconds: float) -> dict[str, float]:
         return {"total_to_ready_s": seconds}
 
-    run = {
-        "stores_per_minute": 30.0,
-        "stores_per_minute_accepted": 60.0,
-        "total_to_ready_s": 120.0,
-        "total_to_accepted_s": 5.0,
-        "time_to_accepted_s": {"p50": 1.0},
-        "time_to_ready_s": {"p50": 4.0, "p95": 5.0},
-        "apply_ms": {"p50": 100.0},
-        "requests_per_store": 19.0,
-    }
+    run = provisioning_run(total_to_ready_s=120.0)
     one_pair = {"provisioning": {"100": run}, "floor": {"100": ready_in(100.0)}}
     assert report.headline(one_pair, Config())["ready_vs_cluster_floor_100"] == 1.2
     abba = {
