@@ -64,7 +64,8 @@ def test_every_benchmark_runs_at_tiny_size_and_reports_every_key(control_plane: 
     assert steady["stores"] == 2
     requests = steady["requests_by_kind"]
     assert set(requests) <= STEADY_REQUESTS, requests
-    assert requests.get("GET /version") == requests.get("GET nodes") == 1, requests
+    # One or two 15-second probes in the 20 s window (two when a slow first pass opened it late).
+    assert requests.get("GET /version") == requests.get("GET nodes") in (1, 2), requests
     startup = steady["startup_requests_by_kind"]
     assert {label: startup.get(label) for label in ONCE_AT_START} == dict.fromkeys(ONCE_AT_START, 1), startup
     assert result["steady_startup_requests_2"] == steady["startup_requests"] >= len(ONCE_AT_START)
