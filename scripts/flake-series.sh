@@ -8,7 +8,7 @@
 #   scripts/flake-series.sh 10 browser -m browser -n 3
 #   scripts/flake-series.sh 10 reliability tests/reliability -n 3
 #   scripts/flake-series.sh 10 cluster tests/cluster -n 3
-# Writes .local/flakes/NAME.tsv (run, exit code, summary line, seconds) and each run's output
+# Writes .local/flakes/NAME.tsv (FLAKES_DIR elsewhere) (run, exit code, summary line, seconds) and each run's output
 # as .local/flakes/NAME-<run>.log; prints the table at the end. Exit status: 0 when every
 # run passed.
 set -uo pipefail
@@ -17,7 +17,7 @@ runs=${1:?usage: scripts/flake-series.sh RUNS NAME [pytest arguments...]}
 name=${2:?usage: scripts/flake-series.sh RUNS NAME [pytest arguments...]}
 shift 2
 py=${PY:-.venv/bin/python}
-out=.local/flakes
+out=${FLAKES_DIR:-.local/flakes}
 mkdir -p "$out"
 table="$out/$name.tsv"
 printf 'run\texit\tsummary\tseconds\n' >"$table"
@@ -28,7 +28,8 @@ for run in $(seq 1 "$runs"); do
   CI=${CI:-true} "$py" -m pytest -p no:cacheprovider -q "$@" >"$log" 2>&1
   rc=$?
   seconds=$(awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.0f", b-a}')
-  summary=$(grep -E '^=+ .*(passed|failed|error).* =+$' "$log" | tail -1 | tr -d '=' | sed 's/^ *//; s/ *$//')
+  # pytest's closing line: "12 passed in 139.78s (0:02:19)" under -q, framed by = without it.
+  summary=$(grep -E '^(=+ )?[0-9]+ (passed|failed|error|skipped|deselected)' "$log" | tail -1 | tr -d '=' | sed 's/^ *//; s/ *$//')
   printf '%s\t%s\t%s\t%s\n' "$run" "$rc" "${summary:-no summary (see $log)}" "$seconds" >>"$table"
   [ "$rc" -eq 0 ] || failed=$((failed + 1))
   tail -1 "$table"
