@@ -8,9 +8,9 @@
 #   scripts/flake-series.sh 10 browser -m browser -n 3
 #   scripts/flake-series.sh 10 reliability tests/reliability -n 3
 #   scripts/flake-series.sh 10 cluster tests/cluster -n 3
-# Writes .local/flakes/NAME.tsv (FLAKES_DIR elsewhere) (run, exit code, summary line, seconds) and each run's output
-# as .local/flakes/NAME-<run>.log; prints the table at the end. Exit status: 0 when every
-# run passed.
+# Writes .local/flakes/NAME.tsv (run, exit code, pytest's closing line, seconds) and each
+# run's output as .local/flakes/NAME-<run>.log ($FLAKES_DIR instead of .local/flakes when
+# set); prints the table at the end. Exit status: 0 when every run passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:?usage: scripts/flake-series.sh RUNS NAME [pytest arguments...]}
