@@ -111,6 +111,23 @@ def _diagnose(cluster: Cluster, ns: str) -> str:
     return "\n".join(out)
 
 
+def _restarts(cluster: Cluster, ns: str, pod: Any) -> str:
+    """Why a container restarted: its exit code and reason, and the log of the run that ended."""
+    out = []
+    for status in pod.status.container_statuses or []:
+        ended = status.last_state.terminated if status.last_state else None
+        if ended is None:
+            continue
+        previous = cluster.kubectl(
+            "logs", "-n", ns, pod.metadata.name, "-c", status.name, "--previous", "--tail=60", check=False
+        )
+        out.append(
+            f"--- {pod.metadata.name}/{status.name}: restarted {status.restart_count}x, exit {ended.exit_code} "
+            f"({ended.reason}) at {ended.finished_at}; the ended run's log:\n{previous.stdout}{previous.stderr}"
+        )
+    return "\n".join(out)
+
+
 def _psql(cluster: Cluster, ns: str, pod: str, sql: str) -> str:
     proc = cluster.kubectl(
         "exec", "-n", ns, pod, "-c", "postgresql", "--",
@@ -158,8 +175,7 @@ def test_chart_on_real_node_signs_in_orders_and_provisions(
             assert pod.spec.node_name == node.name, (component, pod.spec.node_name)
             assert _ready(pod), (component, pod.status.conditions)
             assert all(s.ready and s.restart_count == 0 for s in pod.status.container_statuses), (
-                component,
-                [(s.name, s.restart_count, s.last_state) for s in pod.status.container_statuses],
+                f"{component} restarted:\n{_restarts(cluster, ns, pod)}"
             )
         portal = pods["portal"].spec.containers[0]
         assert portal.startup_probe.http_get.path == "/_stcore/health" and portal.readiness_probe is not None
