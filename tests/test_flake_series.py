@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "scripts" / "flake-series.sh"
+from tests.shared.portal import ROOT
+
+SCRIPT = ROOT / "scripts" / "flake-series.sh"
 
 pytestmark = pytest.mark.slow
 
