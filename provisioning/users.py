@@ -100,7 +100,8 @@ class UserService:
 
         The password comes from ADMIN_PASSWORD or is generated once and written to the
         local secrets file (0600); the return value says where, for the console. Never
-        logged, never stored in plain text.
+        logged, never stored in plain text. Safe to race (the portal and the worker start
+        together on a fresh database): the process that loses returns None.
         """
         with session_scope(self.db) as session:
             if session.exec(select(User.id).limit(1)).first() is not None:
@@ -122,6 +123,12 @@ class UserService:
                 )
             )
             audit.record(session, actor="system", action="user.create", detail=f"first admin {username}")
+            try:
+                session.flush()
+            except IntegrityError:
+                # Both saw no user and the other inserted first (bcrypt makes the window wide).
+                session.rollback()
+                return None
         log.warning("Created the first admin %r; its password is in %s", username, where)
         return where
 

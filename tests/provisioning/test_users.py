@@ -457,3 +457,33 @@ def test_sign_out_ends_every_earlier_session(users: UserService, alice: Actor) -
     assert not users.session_still_valid("alice", before), "a cookie from before sign-out must be refused"
     assert users.session_still_valid("alice", utcnow() + timedelta(seconds=1)), "a later sign-in works"
     assert not users.session_still_valid("nobody", utcnow())
+
+
+# PostgreSQL only: on SQLite the session's BEGIN IMMEDIATE already serialises the two (here,
+# in one thread, the other process's insert would wait for this one's lock forever).
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_first_admin_created_by_another_process_meanwhile_is_not_an_error(
+    db: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The chart's portal and worker start together on a fresh database: both find no user,
+    # and the other one inserts the admin while this one is hashing the password. The loser
+    # used to crash on the unique username (a worker restart on the real node).
+    other = UserService(db, settings)
+    real_hash = hash_password
+    calls: list[str] = []
+
+    def hash_while_the_other_process_inserts(password: str) -> str:
+        calls.append(password)
+        if len(calls) == 1:
+            assert other.ensure_first_admin() == "the ADMIN_PASSWORD setting"
+        return real_hash(password)
+
+    monkeypatch.setattr("provisioning.users.hash_password", hash_while_the_other_process_inserts)
+    assert UserService(db, settings).ensure_first_admin() is None
+    assert len(calls) == 2  # this process hashed, then the other one did, inside its hash
+    assert user_count(db) == 1
+    with Session(db) as session:
+        events = session.exec(select(AuditEvent).where(AuditEvent.action == "user.create")).all()
+    assert [event.detail for event in events] == ["first admin admin"]
+    assert UserService(db, settings).authenticate("admin", "first-admin-password").is_admin
