@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
+import warnings
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +21,10 @@ CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 # default is shorter than one page rerun on a loaded 2-core CI machine: a link rendered
 # by the rerun a status change triggers was missed that way (browser flake, run 1).
 TIMEOUT_MS = 30_000
+APP = '[data-testid="stApp"]'
+# A page whose app element is not there this long after loading stayed blank: Streamlit's
+# scripts never ran (seen once under CI load, white screenshot, nothing in the portal's log).
+BOOT_TIMEOUT_MS = 20_000
 IDLE = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
 LOST_CODE = "Failed to fetch dynamically imported module"
 NOT_STALE = '() => !document.querySelector(\'[data-stale="true"], [data-testid="stSkeleton"]\')'
@@ -56,18 +62,25 @@ def chromium(pytestconfig: pytest.Config) -> Iterator[Any]:
             browser.close()
 
 
-def idle(page: Any, *, timeout: float = 30_000) -> None:
+def idle(page: Any, *, timeout: float = 30_000, boot_timeout: float = BOOT_TIMEOUT_MS) -> None:
     """Streamlit is connected, no script run is in progress and nothing is stale.
 
     The first check waits for the run a click has just started to be reported (the app's
     ``data-test-script-state`` turns ``running``) for a short while, so that an "idle"
     seen right after a click is not the state from before it.
     """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    try:
+        page.wait_for_selector(APP, state="attached", timeout=min(timeout, boot_timeout))
+    except PlaywrightTimeoutError:
+        # Reload, as a person would; the warning (in pytest's summary) keeps what the page
+        # saw, failed requests and script errors included, so the cause can be found.
+        warnings.warn(f"blank page after {boot_timeout / 1000:g}s, reloaded: {page_state(page)}", stacklevel=2)
+        page.reload()
     # Not seen: the run was over before we looked, or none was started; both are fine.
     with contextlib.suppress(Exception):
         page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]', timeout=200)
-    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-
     try:
         page.wait_for_selector(IDLE, timeout=timeout)
         page.wait_for_function(NOT_STALE, timeout=timeout)
@@ -76,7 +89,8 @@ def idle(page: Any, *, timeout: float = 30_000) -> None:
 
 
 def page_state(page: Any) -> str:
-    """What the app reported last: URL, connection and script state, stale elements."""
+    """What the app reported last: URL, connection and script state, stale elements, and
+    the page's last failed requests, error responses and script errors."""
     try:
         state = page.evaluate(
             """() => {
@@ -90,16 +104,38 @@ def page_state(page: Any) -> str:
         )
     except Exception as error:  # the page itself is gone: say so
         return f"url {page.url}, state unreadable ({error})"
+    seen = "; ".join(_EVENTS.get(page, ())) or "none"
     return (
-        f"url {page.url}, connection {state['connection']}, script {state['script']}, stale elements {state['stale']}"
+        f"url {page.url}, connection {state['connection']}, script {state['script']}, "
+        f"stale elements {state['stale']}, page events: {seen}"
     )
+
+
+# What each page saw go wrong (new_page records it): the evidence for a page that broke.
+_EVENTS: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
+
+
+def _record_events(page: Any) -> None:
+    events = _EVENTS.setdefault(page, [])
+
+    def note(text: str) -> None:
+        events.append(f"{time.strftime('%H:%M:%S')} {text}")
+        del events[:-10]
+
+    page.on("requestfailed", lambda request: note(f"request failed {request.url} ({request.failure})"))
+    page.on("response", lambda response: response.status >= 400 and note(f"HTTP {response.status} {response.url}"))
+    page.on("pageerror", lambda error: note(f"script error {error}"))
+    page.on("console", lambda message: message.type == "error" and note(f"console error {message.text}"))
+    page.on("crash", lambda _page: note("page crashed"))
 
 
 def new_page(browser: Any, *, width: int = 1400, height: int = 1500) -> Any:
     """A page in a context of its own (its own cookies: one user each)."""
     context = browser.new_context(viewport={"width": width, "height": height})
     context.set_default_timeout(TIMEOUT_MS)
-    return context.new_page()
+    page = context.new_page()
+    _record_events(page)
+    return page
 
 
 def sign_in(page: Any, username: str, password: str | None = None, *, attempts: int = 3) -> None:
