@@ -30,9 +30,15 @@ LOST_CODE = "Failed to fetch dynamically imported module"
 NOT_STALE = '() => !document.querySelector(\'[data-stale="true"], [data-testid="stSkeleton"]\')'
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium(pytestconfig: pytest.Config) -> Iterator[Any]:
-    """A headless Chromium shared by the session; each test opens its own contexts."""
+    """A headless Chromium for the module; each test opens its own contexts.
+
+    Not for the session: while Playwright's sync API is open, its event loop counts as
+    running in this thread, so every later test on the same xdist worker that calls
+    asyncio.run() (the API tests' ASGI calls) failed, when the scheduler happened to send
+    them to the worker that had run a browser test.
+    """
     executable = next((c for c in CHROMIUM_CANDIDATES if shutil.which(c)), None)
     if executable is None:
         pytest.skip("Chromium not installed: apt-get install chromium (make test does)")
