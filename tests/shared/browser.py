@@ -25,6 +25,10 @@ APP = '[data-testid="stApp"]'
 # A page whose app element is not there this long after loading stayed blank: Streamlit's
 # scripts never ran (seen once under CI load, white screenshot, nothing in the portal's log).
 BOOT_TIMEOUT_MS = 20_000
+# A request that failed with this error was aborted by Chromium because an interface of the
+# host changed, not by the portal (seen in final16: the app's code chunks, then stale forever).
+NETWORK_CHANGED = "net::ERR_NETWORK_CHANGED"
+NETWORK_CHANGE_RELOADS = 2
 IDLE = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
 LOST_CODE = "Failed to fetch dynamically imported module"
 NOT_STALE = '() => !document.querySelector(\'[data-stale="true"], [data-testid="stSkeleton"]\')'
@@ -87,11 +91,20 @@ def idle(page: Any, *, timeout: float = 30_000, boot_timeout: float = BOOT_TIMEO
     # Not seen: the run was over before we looked, or none was started; both are fine.
     with contextlib.suppress(Exception):
         page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]', timeout=200)
-    try:
-        page.wait_for_selector(IDLE, timeout=timeout)
-        page.wait_for_function(NOT_STALE, timeout=timeout)
-    except PlaywrightTimeoutError as error:
-        raise AssertionError(f"the page did not become idle in {timeout / 1000:g}s: {page_state(page)}") from error
+    for reloads_left in range(NETWORK_CHANGE_RELOADS, -1, -1):
+        try:
+            page.wait_for_selector(IDLE, timeout=timeout)
+            page.wait_for_function(NOT_STALE, timeout=timeout)
+            return
+        except PlaywrightTimeoutError as error:
+            if reloads_left and _NETWORK_CHANGED.pop(page, False):
+                # Chromium aborts requests in flight, loopback ones included, when the host's
+                # interfaces change, and the real node's harness adds and removes some
+                # (bridges, veths) while the browser tests run: a person would reload.
+                warnings.warn(f"requests dropped by a host network change, reloaded: {page_state(page)}", stacklevel=2)
+                page.reload()
+                continue
+            raise AssertionError(f"the page did not become idle in {timeout / 1000:g}s: {page_state(page)}") from error
 
 
 def page_state(page: Any) -> str:
@@ -119,6 +132,8 @@ def page_state(page: Any) -> str:
 
 # What each page saw go wrong (new_page records it): the evidence for a page that broke.
 _EVENTS: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
+# Pages that had a request aborted by a host network change since their last reload by idle().
+_NETWORK_CHANGED: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 def _record_events(page: Any) -> None:
@@ -128,7 +143,12 @@ def _record_events(page: Any) -> None:
         events.append(f"{time.strftime('%H:%M:%S')} {text}")
         del events[:-10]
 
-    page.on("requestfailed", lambda request: note(f"request failed {request.url} ({request.failure})"))
+    def request_failed(request: Any) -> None:
+        note(f"request failed {request.url} ({request.failure})")
+        if NETWORK_CHANGED in str(request.failure):
+            _NETWORK_CHANGED[page] = True
+
+    page.on("requestfailed", request_failed)
     page.on("response", lambda response: response.status >= 400 and note(f"HTTP {response.status} {response.url}"))
     page.on("pageerror", lambda error: note(f"script error {error}"))
     page.on("console", lambda message: message.type == "error" and note(f"console error {message.text}"))
