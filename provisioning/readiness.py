@@ -66,14 +66,18 @@ def rollout_pending(kind: str, obj: dict[str, Any]) -> str | None:
 
     Enough available pods is not enough: in the middle of a rollout the old pods still count
     as available, and a store called ready then would lose them a second later. Fields the
-    API has not reported yet are not held against the object (a fresh one has no status)."""
+    API has not reported yet are not held against the object (a fresh one has no status),
+    but once the controller has observed the spec, a missing `updatedReplicas` is zero: the
+    API omits zero counts. That is the state a Deployment shows when its replicas and
+    template change at once: the controller first scales the old pods up (all available,
+    none updated) and only then starts the new ones."""
     meta = obj.get("metadata") or {}
     status = obj.get("status") or {}
     want = (obj.get("spec") or {}).get("replicas", 1)
     generation, observed = meta.get("generation"), status.get("observedGeneration")
     if generation is not None and (observed is None or observed < generation):
         return "its controller has not seen the new spec yet"
-    updated = status.get("updatedReplicas")
+    updated = status.get("updatedReplicas", 0 if observed is not None else None)
     if updated is not None and updated < want:
         return f"{updated}/{want} pods updated"
     if kind == "Deployment" and updated is not None and (status.get("replicas") or 0) > updated:

@@ -27,13 +27,16 @@ WEB = Check("AppReady", "Deployment", "web", "Web")
 SETUP = Check("StoreInstalled", "Job", "setup", "Setup")
 
 
-def deployment(namespace: str, *, replicas: int = 1, image: str = "registry.invalid/web:1") -> dict[str, Any]:
+def deployment(
+    namespace: str, *, replicas: int = 1, image: str = "registry.invalid/web:1", paused: bool = False
+) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": "web", "namespace": namespace, "labels": LABELS},
         "spec": {
             "replicas": replicas,
+            "paused": paused,
             "selector": {"matchLabels": {"app": "web"}},
             "template": {
                 "metadata": {"labels": {"app": "web", **LABELS}},
@@ -124,10 +127,41 @@ def test_a_rollout_is_followed_and_our_own_apply_is_never_read_older(
     assert ready.message.endswith("2/2 available.")
     live = kube.get("apps/v1", "Deployment", "web", namespace=namespace)
     assert live is not None
-    assert live["status"]["updatedReplicas"] == 2 and live["status"].get("availableReplicas") == 2
+    live_status = live["status"]
+    assert live_status.get("updatedReplicas") == 2 and live_status.get("availableReplicas") == 2, live_status
     assert cluster.fallbacks == 0
     pods = cluster.pod_nodes(namespace)
     assert pods and pods <= {n["metadata"]["name"] for n in kube.list("v1", "Node")}
+
+
+def test_old_pods_scaled_up_before_the_new_ones_start_are_not_a_finished_rollout(
+    cached: tuple[CachedCluster, list[float]], kube: KubeCluster, namespace: str
+) -> None:
+    """Replicas and template changed at once: the Deployment controller first scales the old
+    ReplicaSet up, and for a moment the status says 2 of 2 available at the observed
+    generation, with no `updatedReplicas` (the API omits a zero). That moment once made the
+    rollout test above read "2/2 available" with no new pod running. A paused Deployment
+    holds it: the controller still scales and writes its status, but starts no new pod."""
+    cluster, _ = cached
+    usable_namespace(cluster, namespace)
+    cluster.apply(deployment(namespace))
+    wait_for(lambda: cluster.observe(namespace, WEB).ready, timeout=60, what="web available")
+    answer = cluster.apply(deployment(namespace, replicas=2, image="registry.invalid/web:2", paused=True))
+
+    def old_pods_scaled_up() -> dict[str, Any] | None:
+        obj = cluster.informers["Deployment"].get(namespace, "web")
+        status = (obj or {}).get("status") or {}
+        held = status.get("observedGeneration") == answer["metadata"]["generation"]
+        return status if held and status.get("availableReplicas") == 2 else None
+
+    status = wait_for(old_pods_scaled_up, timeout=60, what="the old pods scaled up to 2")
+    assert not status.get("updatedReplicas"), status
+    held = cluster.observe(namespace, WEB)
+    assert not held.ready and held.reason == "RollingOut" and "0/2 pods updated" in held.message, held
+    cluster.apply(deployment(namespace, replicas=2, image="registry.invalid/web:2"))
+    wait_for(lambda: cluster.observe(namespace, WEB).ready, timeout=60, what="rolled out once resumed")
+    live = kube.get("apps/v1", "Deployment", "web", namespace=namespace)
+    assert live is not None and live["status"].get("updatedReplicas") == 2, live and live["status"]
 
 
 def test_a_job_deleted_and_created_again_is_never_read_as_the_old_one(
