@@ -63,13 +63,13 @@ test: venv
 	   [ $$rc -ne 0 ] || rc=1; fi; \
 	 exit $$rc
 
-## The edit-test loop (42 s on 2 idle cores): no control plane, PostgreSQL, browser, store software, real
+## The edit-test loop (47 s on 2 idle cores): no control plane, PostgreSQL, browser, store software, real
 ## process, page rendering (AppTest), or any test with another heavy marker (see --fast in
 ## tests/conftest.py), spread over every core (pytest-xdist; each worker has its own databases).
 test-fast: venv
 	$(PY) -m pytest --fast -n auto -q --durations=5 $(PYTEST_ARGS)
 
-## test-fast plus the page tests (Streamlit AppTest): everything that needs no server (64 s).
+## test-fast plus the page tests (Streamlit AppTest): everything that needs no server (66 s).
 test-unit: venv
 	$(PY) -m pytest --fast --pages -n auto -q --durations=5 $(PYTEST_ARGS)
 
